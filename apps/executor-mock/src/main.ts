@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { runExecutor } from '@blixard/executor-sdk';
+import { MockBackend } from './mock-backend';
+
+void runExecutor(new MockBackend());

@@ -1,0 +1,17 @@
+import type { JobQueries, JobStore, WorkerStore } from '@blixard/db';
+import type { JobSubmissionInput, Validator } from '@blixard/domain';
+
+export const GATEWAY = Symbol('GATEWAY');
+
+/** What the gateway's controllers use; built once in app.ts. */
+export interface GatewayDeps {
+  store: JobStore;
+  queries: JobQueries;
+  workers: WorkerStore;
+  /** Validators added to the built-in submission rules (a third party's, say). */
+  extraValidators: Validator<JobSubmissionInput>[];
+  /** Nudges the schedulers: a job is ready (fire and forget; the schedulers poll too). */
+  wakeScheduler(): void;
+  /** Tells a worker to stop an attempt. */
+  cancelOnWorker(workerId: string, jobId: string, attempt: number): void;
+}

@@ -1,0 +1,104 @@
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import type { JobPage, JobView, StatsView } from '@blixard/contracts';
+import { JobQueries, JobStore, requestHash, toJobView } from '@blixard/db';
+import { FieldError, isUuid, JOB_STATUSES, JobStatus, NotFoundError, validateSubmission, ValidationError, MAX_PAGE } from './validation';
+import { GATEWAY, GatewayDeps } from './deps';
+
+@Controller('v1')
+export class JobsController {
+  private readonly store: JobStore;
+  private readonly queries: JobQueries;
+
+  constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {
+    this.store = deps.store;
+    this.queries = deps.queries;
+  }
+
+  /**
+   * Submits a job: written with its `created` event in one transaction, answered 201 before any
+   * NATS hop. With an idempotency key, a repeat of the same request answers 200 with the
+   * original job and a different request under the same key 409.
+   */
+  @Post('jobs')
+  async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response): Promise<JobView> {
+    const input = withIdempotencyHeader(body, headerKey);
+    const submission = validateSubmission(input, this.deps.extraValidators);
+    const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }));
+    res.status(created ? 201 : 200);
+    if (created) this.deps.wakeScheduler();
+    return toJobView(job);
+  }
+
+  @Get('jobs')
+  async list(@Query() query: Record<string, unknown>): Promise<JobPage> {
+    const errors: FieldError[] = [];
+    const status = listParam(query.status)
+      .flatMap((s) => s.split(','))
+      .filter(Boolean);
+    for (const s of status) if (!JOB_STATUSES.includes(s as JobStatus)) errors.push({ field: 'status', message: `${JSON.stringify(s)} is not one of ${JOB_STATUSES.join(', ')}` });
+    const labels: Record<string, string> = {};
+    for (const l of listParam(query.label)) {
+      const i = l.indexOf('=');
+      if (i <= 0) errors.push({ field: 'label', message: `${JSON.stringify(l)} is not key=value` });
+      else labels[l.slice(0, i)] = l.slice(i + 1);
+    }
+    let limit = 50;
+    if (query.limit !== undefined) {
+      limit = Number(query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) errors.push({ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE}` });
+    }
+    for (const key of ['backend', 'queue', 'cursor'] as const) {
+      if (query[key] !== undefined && typeof query[key] !== 'string') errors.push({ field: key, message: 'must be given once' });
+    }
+    const unknown = Object.keys(query).filter((k) => !['status', 'label', 'limit', 'backend', 'queue', 'cursor'].includes(k));
+    for (const k of unknown) errors.push({ field: k, message: 'is not a known query parameter' });
+    if (errors.length > 0) throw new ValidationError(errors);
+    return this.queries.list(
+      { status: status as JobStatus[], backend: query.backend as string | undefined, queue: query.queue as string | undefined, labels },
+      limit,
+      query.cursor as string | undefined,
+    );
+  }
+
+  @Get('jobs/:id')
+  async get(@Param('id') id: string): Promise<JobView> {
+    assertJobId(id);
+    const job = await this.queries.get(id);
+    if (!job) throw new NotFoundError('job', id);
+    return job;
+  }
+
+  /** Cancels a waiting job at once, a running one by telling its executor; 409 when finished. */
+  @Post('jobs/:id/cancel')
+  @HttpCode(200)
+  async cancel(@Param('id') id: string): Promise<JobView> {
+    assertJobId(id);
+    const { job, notify } = await this.store.cancel(id);
+    if (notify) this.deps.cancelOnWorker(notify.workerId, id, notify.attempt);
+    return toJobView(job);
+  }
+
+  @Get('stats')
+  stats(): Promise<StatsView> {
+    return this.queries.stats();
+  }
+}
+
+function assertJobId(id: string): void {
+  if (!isUuid(id)) throw new ValidationError([{ field: 'id', message: 'is not a job id (a UUID)' }]);
+}
+
+function listParam(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function withIdempotencyHeader(body: unknown, headerKey: string | undefined): unknown {
+  if (headerKey === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const fromBody = (body as { idempotencyKey?: unknown }).idempotencyKey;
+  if (fromBody !== undefined && fromBody !== headerKey) {
+    throw new ValidationError([{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }]);
+  }
+  return { ...body, idempotencyKey: headerKey };
+}

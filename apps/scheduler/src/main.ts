@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { runService } from '@blixard/service';
+import { startScheduler } from './app';
+
+void runService('scheduler', startScheduler);

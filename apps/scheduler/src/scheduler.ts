@@ -1,0 +1,274 @@
+import { attemptKey, DispatchMessage, ReportMessage, reportMessageSchema } from '@blixard/contracts';
+import { Db, Job, JobStore, OutboxRelay } from '@blixard/db';
+import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, Subscription } from '@blixard/messaging';
+import { Trigger } from '@blixard/service';
+import type { Logger, Metrics } from '@blixard/telemetry';
+
+export interface SchedulerOptions {
+  db: Db;
+  bus: Bus;
+  logger: Logger;
+  metrics: Metrics;
+  dispatchBatchSize: number;
+  dispatchIntervalMs: number;
+  reconcileIntervalMs: number;
+  claimLeaseMs: number;
+  runLeaseMs: number;
+  timeoutGraceMs: number;
+  /** Concurrent report handlers (reports of one job are always applied in arrival order). */
+  reportConcurrency?: number;
+}
+
+/** How long published outbox rows are kept (they live on in the events stream). */
+const OUTBOX_RETENTION_MS = 3_600_000;
+
+/**
+ * The job lifecycle engine. Several replicas may run: every step claims its rows with
+ * `FOR UPDATE SKIP LOCKED` or applies a fenced transition, so they share the work and never
+ * apply anything twice.
+ * - dispatcher: promotes due jobs and claims ready ones, publishes each attempt to
+ *   `dispatch.<backend>` (message id `<jobId>:<attempt>`);
+ * - report handler: applies executors' reports through the transition table; a stale or
+ *   duplicate report changes nothing and is counted;
+ * - reconciler: re-dispatches claims NATS lost, expires attempts whose lease or deadline passed,
+ *   requeues the attempts of lost workers, and keeps the outbox flowing;
+ * - outbox relay: publishes the events written with each transition.
+ */
+export class Scheduler {
+  readonly store: JobStore;
+  private readonly relay: OutboxRelay;
+  private readonly dispatcher: Trigger;
+  private readonly reconciler: Trigger;
+  private readonly outbox: Trigger;
+  private reports: PullLoop | undefined;
+  private readonly subs: Subscription[] = [];
+  /** Per job, the tail of the chain of its reports being applied: keeps them in arrival order. */
+  private readonly jobChains = new Map<string, Promise<void>>();
+  readonly counters;
+
+  constructor(private readonly o: SchedulerOptions) {
+    const s = o.bus.subjects;
+    this.store = new JobStore(o.db, { subjects: s, source: '/blixard/scheduler', claimLeaseMs: o.claimLeaseMs, runLeaseMs: o.runLeaseMs });
+    this.relay = new OutboxRelay(o.db, async (subject, event, messageId) => {
+      await o.bus.js.publish(subject, encodeJson(event), { msgID: messageId, timeout: 5_000 });
+    });
+    const m = o.metrics;
+    this.counters = {
+      dispatched: m.counter('blixard_jobs_dispatched_total', 'Attempts dispatched to executors', ['backend', 'queue'] as const),
+      reports: m.counter('blixard_reports_applied_total', 'Executor reports applied', ['type'] as const),
+      dropped: m.counter('blixard_reports_dropped_total', 'Stale, duplicate or unknown reports that changed nothing', ['type', 'reason'] as const),
+      rejected: m.counter('blixard_messages_rejected_total', 'Messages that did not parse, rejected', ['kind'] as const),
+      reconciler: m.counter('blixard_reconciler_actions_total', 'Recoveries made by the reconciler', ['action'] as const),
+      relayed: m.counter('blixard_outbox_published_total', 'Outbox events published'),
+      errors: m.counter('blixard_scheduler_errors_total', 'Errors in the scheduler loops (database or NATS)', ['loop'] as const),
+    };
+    const onError = (loop: string) => (err: unknown) => {
+      this.counters.errors.inc({ loop });
+      o.logger.warn({ loop, err: String(err) }, 'scheduler loop error; will retry');
+    };
+    this.dispatcher = new Trigger(() => this.dispatchRound(), o.dispatchIntervalMs, onError('dispatch'));
+    this.reconciler = new Trigger(() => this.reconcile(), o.reconcileIntervalMs, onError('reconcile'));
+    this.outbox = new Trigger(() => this.relayRound(), Math.min(o.dispatchIntervalMs, 500), onError('outbox'));
+  }
+
+  async start(): Promise<void> {
+    const { bus } = this.o;
+    const s = bus.subjects;
+    await ensureStreams(bus);
+    await ensurePullConsumer(bus, s.streams.reports, s.consumers.scheduler, s.reportAll, 30_000);
+    // Wake-ups are nudges; losing one only delays work until the next interval.
+    this.subs.push(
+      bus.nc.subscribe(s.wakeDispatch, {
+        callback: () => {
+          this.dispatcher.kick();
+          this.outbox.kick();
+        },
+      }),
+    );
+    this.subs.push(bus.nc.subscribe(s.wakeReconcile, { callback: () => this.reconciler.kick() }));
+    this.subs.push(
+      bus.nc.subscribe(s.rpc('scheduler', 'worker-lost'), {
+        queue: 'scheduler',
+        callback: (_err, msg) => {
+          void this.onWorkerLost(msg.data).then((n) => msg.respond(encodeJson({ requeued: n })));
+        },
+      }),
+    );
+    const consumer = await bus.js.consumers.get(s.streams.reports, s.consumers.scheduler);
+    this.reports = new PullLoop({
+      consumer,
+      concurrency: this.o.reportConcurrency ?? 32,
+      logger: this.o.logger,
+      expiresMs: 1000,
+      handle: (msg) => this.handleReport(msg),
+    });
+    this.reports.start();
+    this.dispatcher.start();
+    this.reconciler.start();
+    this.outbox.start();
+    this.o.logger.info('scheduler started');
+  }
+
+  async stop(): Promise<void> {
+    for (const sub of this.subs) sub.unsubscribe();
+    await this.reports?.stop();
+    await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop()]);
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /** One round: due → ready, ready → claimed → published. True when a full batch was claimed. */
+  private async dispatchRound(): Promise<boolean> {
+    await this.store.promoteDue(this.o.dispatchBatchSize);
+    const jobs = await this.store.claimReady(this.o.dispatchBatchSize);
+    if (jobs.length === 0) return false;
+    this.outbox.kick();
+    await Promise.all(jobs.map((job) => this.publishDispatch(job)));
+    return jobs.length === this.o.dispatchBatchSize;
+  }
+
+  private async publishDispatch(job: Job): Promise<void> {
+    const s = this.o.bus.subjects;
+    const message: DispatchMessage = {
+      jobId: job.id,
+      attempt: job.attempt,
+      backend: job.backend,
+      queue: job.queue,
+      payload: job.payload,
+      timeoutMs: job.timeoutMs,
+      labels: job.labels as Record<string, string>,
+      maxAttempts: job.maxAttempts,
+      dispatchedAt: (job.dispatchedAt ?? new Date()).toISOString(),
+    };
+    try {
+      await this.o.bus.js.publish(s.dispatch(job.backend), encodeJson(message), { msgID: attemptKey(job.id, job.attempt), timeout: 5_000 });
+      this.counters.dispatched.inc({ backend: job.backend, queue: job.queue });
+    } catch (err) {
+      // The claim is in Postgres; the reconciler dispatches it again when its claim lease ends.
+      this.counters.errors.inc({ loop: 'dispatch' });
+      this.o.logger.warn({ jobId: job.id, attempt: job.attempt, err: String(err) }, 'dispatch not published; the reconciler will retry');
+    }
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  private handleReport(msg: JsMsg): Promise<void> {
+    const decoded = decodeJson(msg.data, reportMessageSchema);
+    if (!decoded.ok) {
+      this.counters.rejected.inc({ kind: 'report' });
+      this.o.logger.warn({ subject: msg.subject, error: decoded.error }, 'rejected a malformed report');
+      msg.term();
+      return Promise.resolve();
+    }
+    const report = decoded.value;
+    const previous = this.jobChains.get(report.jobId) ?? Promise.resolve();
+    const next = previous.then(() => this.applyReport(report, msg));
+    this.jobChains.set(report.jobId, next);
+    return next.finally(() => {
+      if (this.jobChains.get(report.jobId) === next) this.jobChains.delete(report.jobId);
+    });
+  }
+
+  private async applyReport(report: ReportMessage, msg: JsMsg): Promise<void> {
+    let result;
+    try {
+      result =
+        report.type === 'started'
+          ? await this.store.applyStarted(report)
+          : report.type === 'completed'
+            ? await this.store.applyCompleted(report)
+            : await this.store.applyFailed(report);
+    } catch (err) {
+      // Postgres is unreachable or the transaction failed: JetStream delivers the report again.
+      this.counters.errors.inc({ loop: 'report' });
+      this.o.logger.warn({ jobId: report.jobId, type: report.type, err: String(err) }, 'report not applied; will be redelivered');
+      msg.nak(1000);
+      return;
+    }
+    msg.ack();
+    if (result.applied) {
+      this.counters.reports.inc({ type: report.type });
+      this.outbox.kick();
+      // A finished attempt frees an executor slot, and a retry may be due at once.
+      if (report.type !== 'started') this.dispatcher.kick();
+      return;
+    }
+    this.counters.dropped.inc({ type: report.type, reason: result.reason });
+    this.o.logger.info(
+      { jobId: report.jobId, attempt: report.attempt, type: report.type, reason: result.reason, status: result.job?.status, currentAttempt: result.job?.attempt },
+      'dropped a stale report',
+    );
+    // An executor started an attempt the job no longer has (cancelled, duplicate delivery,
+    // superseded): tell it to stop rather than let it run for nothing.
+    if (report.type === 'started') this.sendCancel(report.workerId, report.jobId, report.attempt);
+  }
+
+  private sendCancel(workerId: string, jobId: string, attempt: number): void {
+    const s = this.o.bus.subjects;
+    this.o.bus.nc.publish(s.control(workerId), encodeJson({ type: 'cancel', jobId, attempt }));
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private async reconcile(): Promise<void> {
+    const batch = this.o.dispatchBatchSize;
+    const due = await this.store.promoteDue(batch);
+    if (due > 0) {
+      this.counters.reconciler.inc({ action: 'promoted_due' }, due);
+      this.dispatcher.kick();
+    }
+    const overdue = await this.store.expireOverdueAttempts(batch, this.o.timeoutGraceMs);
+    for (const job of overdue) {
+      this.counters.reconciler.inc({ action: job.errorCode === 'timed_out' ? 'timed_out' : 'lease_expired' });
+      this.o.logger.info({ jobId: job.id, attempt: job.attempt, status: job.status, reason: job.errorCode }, 'recovered an abandoned attempt');
+    }
+    const stale = await this.store.reclaimStaleClaims(batch);
+    for (const job of stale) {
+      this.counters.reconciler.inc({ action: 'redispatched' });
+      await this.publishDispatch(job);
+    }
+    if (overdue.length > 0) this.dispatcher.kick();
+    this.outbox.kick();
+    const pruned = await this.relayPrune();
+    if (pruned > 0) this.counters.reconciler.inc({ action: 'outbox_pruned' }, pruned);
+  }
+
+  private lastPrune = 0;
+  private async relayPrune(): Promise<number> {
+    if (Date.now() - this.lastPrune < 60_000) return 0;
+    this.lastPrune = Date.now();
+    return this.relay.prune(OUTBOX_RETENTION_MS);
+  }
+
+  private async relayRound(): Promise<boolean> {
+    const n = await this.relay.relayOnce(200);
+    if (n > 0) this.counters.relayed.inc(n);
+    return n === 200;
+  }
+
+  /** The registry declared a worker lost: fail its attempts now rather than at lease expiry. */
+  async onWorkerLost(data: Uint8Array): Promise<number> {
+    let workerId: string;
+    try {
+      workerId = (JSON.parse(new TextDecoder().decode(data)) as { workerId: string }).workerId;
+      if (typeof workerId !== 'string' || workerId.length === 0) throw new Error('no workerId');
+    } catch {
+      this.counters.rejected.inc({ kind: 'worker_lost' });
+      return 0;
+    }
+    try {
+      const moved = await this.store.requeueWorkerAttempts(workerId);
+      if (moved.length > 0) {
+        this.counters.reconciler.inc({ action: 'worker_lost' }, moved.length);
+        this.o.logger.info({ workerId, attempts: moved.length }, 'requeued the attempts of a lost worker');
+        this.dispatcher.kick();
+        this.outbox.kick();
+      }
+      return moved.length;
+    } catch (err) {
+      this.counters.errors.inc({ loop: 'worker_lost' });
+      this.o.logger.warn({ workerId, err: String(err) }, 'could not requeue a lost worker; lease expiry will');
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import type { JobPage, JobView, ProblemDetails, StatsView, WorkerView } from '@blixard/contracts';
+
+/** A problem+json answer from the API. */
+export class BlixardApiError extends Error {
+  constructor(readonly problem: ProblemDetails) {
+    super(`${problem.status} ${problem.code}: ${problem.detail}`);
+    this.name = 'BlixardApiError';
+  }
+}
+
+export interface SubmitJobRequest {
+  backend: string;
+  payload: unknown;
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  labels?: Record<string, string>;
+  backoff?: { type?: 'exponential' | 'fixed'; baseMs?: number; maxMs?: number; jitter?: number };
+  idempotencyKey?: string;
+  runAt?: string;
+  delayMs?: number;
+}
+
+export interface ListJobsQuery {
+  status?: string[];
+  backend?: string;
+  queue?: string;
+  label?: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+}
+
+const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+/** A typed client for the Blixard HTTP API (`/v1`). */
+export class BlixardClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly options: { apiKey?: string } = {},
+  ) {}
+
+  submit(job: SubmitJobRequest, init: { idempotencyKey?: string } = {}): Promise<JobView> {
+    return this.request('POST', '/v1/jobs', job, init.idempotencyKey ? { 'Idempotency-Key': init.idempotencyKey } : {});
+  }
+
+  get(id: string): Promise<JobView> {
+    return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+
+  list(query: ListJobsQuery = {}): Promise<JobPage> {
+    const p = new URLSearchParams();
+    if (query.status?.length) p.set('status', query.status.join(','));
+    if (query.backend) p.set('backend', query.backend);
+    if (query.queue) p.set('queue', query.queue);
+    for (const [k, v] of Object.entries(query.label ?? {})) p.append('label', `${k}=${v}`);
+    if (query.limit) p.set('limit', String(query.limit));
+    if (query.cursor) p.set('cursor', query.cursor);
+    const qs = p.toString();
+    return this.request('GET', `/v1/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  cancel(id: string): Promise<JobView> {
+    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  stats(): Promise<StatsView> {
+    return this.request('GET', '/v1/stats');
+  }
+
+  workers(): Promise<WorkerView[]> {
+    return this.request('GET', '/v1/workers');
+  }
+
+  /** Polls until the job is COMPLETED, FAILED or CANCELLED (or `timeoutMs` passes). */
+  async waitForTerminal(id: string, { timeoutMs = 30_000, intervalMs = 50 } = {}): Promise<JobView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.get(id);
+      if (TERMINAL.includes(job.status)) return job;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...(this.options.apiKey ? { Authorization: `Bearer ${this.options.apiKey}` } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!res.ok) throw new BlixardApiError(parsed as ProblemDetails);
+    return parsed as T;
+  }
+}

@@ -1,0 +1,84 @@
+import type { JobStatus } from '@blixard/domain';
+
+/** Wire shapes of the public HTTP API (`/v1`), shared by the gateway and the client. */
+export interface JobAttemptView {
+  attempt: number;
+  workerId: string | null;
+  outcome: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'TIMED_OUT' | 'CANCELLED' | 'LEASE_EXPIRED' | 'WORKER_LOST';
+  error: string | null;
+  errorCode: string | null;
+  exitCode: number | null;
+  durationMs: number | null;
+  stdoutTail: string | null;
+  stderrTail: string | null;
+  claimedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobView {
+  id: string;
+  queue: string;
+  backend: string;
+  status: JobStatus;
+  payload: unknown;
+  priority: number;
+  labels: Record<string, string>;
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  backoff: { type: string; baseMs: number; maxMs: number; jitter: number };
+  idempotencyKey: string | null;
+  runAt: string;
+  workerId: string | null;
+  leaseExpiresAt: string | null;
+  result: unknown;
+  error: string | null;
+  errorCode: string | null;
+  exitCode: number | null;
+  stdoutTail: string | null;
+  stderrTail: string | null;
+  createdAt: string;
+  updatedAt: string;
+  dispatchedAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  attempts?: JobAttemptView[];
+}
+
+export interface JobPage {
+  items: JobView[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface WorkerView {
+  id: string;
+  backend: string;
+  host: string;
+  version: string;
+  status: 'ONLINE' | 'DRAINING' | 'OFFLINE' | 'LOST';
+  labels: Record<string, string>;
+  capacity: Record<string, number>;
+  concurrency: number;
+  runningJobs: { jobId: string; attempt: number }[];
+  startedAt: string;
+  lastHeartbeatAt: string;
+}
+
+export interface StatsView {
+  byStatus: Record<JobStatus, number>;
+  byBackend: Record<string, Partial<Record<JobStatus, number>>>;
+  total: number;
+}
+
+/** RFC 9457 problem details, the body of every error response. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  code: string;
+  errors?: { field: string; message: string }[];
+}

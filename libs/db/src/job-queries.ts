@@ -1,0 +1,65 @@
+import type { JobPage, JobView, StatsView } from '@blixard/contracts';
+import { JOB_STATUSES, JobStatus, ValidationError } from '@blixard/domain';
+import type { Db, Prisma } from './prisma';
+import { toJobView } from './views';
+
+export interface JobFilter {
+  status?: JobStatus[];
+  backend?: string;
+  queue?: string;
+  /** Jobs carrying every one of these labels. */
+  labels?: Record<string, string>;
+}
+
+export const MAX_PAGE_SIZE = 500;
+
+/** Reads for the API: one job with its attempts, pages of jobs, counts. */
+export class JobQueries {
+  constructor(private readonly db: Db) {}
+
+  async get(id: string): Promise<JobView | null> {
+    const job = await this.db.job.findUnique({ where: { id }, include: { attempts: true } });
+    return job ? toJobView(job) : null;
+  }
+
+  /** Newest first; `cursor` is the opaque `nextCursor` of the previous page. */
+  async list(filter: JobFilter, limit = 50, cursor?: string): Promise<JobPage> {
+    const where: Prisma.JobWhereInput = {};
+    if (filter.status?.length) where.status = { in: filter.status };
+    if (filter.backend) where.backend = filter.backend;
+    if (filter.queue) where.queue = filter.queue;
+    if (filter.labels && Object.keys(filter.labels).length > 0) {
+      where.AND = Object.entries(filter.labels).map(([k, v]) => ({ labels: { path: [k], equals: v } }));
+    }
+    if (cursor !== undefined) where.id = { lt: decodeCursor(cursor) };
+    const rows = await this.db.job.findMany({ where, orderBy: { id: 'desc' }, take: limit + 1 });
+    const items = rows.slice(0, limit).map((j) => toJobView(j));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
+  }
+
+  async stats(): Promise<StatsView> {
+    const groups = await this.db.job.groupBy({ by: ['backend', 'status'], _count: { _all: true } });
+    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const byBackend: StatsView['byBackend'] = {};
+    let total = 0;
+    for (const g of groups) {
+      const n = g._count._all;
+      byStatus[g.status] += n;
+      (byBackend[g.backend] ??= {})[g.status] = n;
+      total += n;
+    }
+    return { byStatus, byBackend, total };
+  }
+}
+
+// Job ids are UUIDv7, so id order is creation order: the cursor is the last id seen.
+function encodeCursor(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new ValidationError([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
+  return id;
+}

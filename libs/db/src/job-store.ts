@@ -1,0 +1,533 @@
+import { createHash } from 'node:crypto';
+import type { CompletedReport, FailedReport, StartedReport, Subjects } from '@blixard/contracts';
+import { jobEvent } from '@blixard/contracts';
+import {
+  AttemptFailure,
+  canTransition,
+  ConflictError,
+  decideAfterFailure,
+  initialStatus,
+  JobStatus,
+  JobSubmission,
+  JobTransitionName,
+  newJobId,
+  NotFoundError,
+  resolveBackoff,
+  transition,
+  BackoffPolicy,
+} from '@blixard/domain';
+import { Prisma, type Db, type Job, type Tx } from './prisma';
+import { toJobEventData } from './views';
+
+export interface JobStoreOptions {
+  subjects: Subjects;
+  /** CloudEvents `source` of the events this store writes, e.g. `/blixard/scheduler`. */
+  source: string;
+  /** How long a dispatched attempt may wait for an executor to start it. */
+  claimLeaseMs: number;
+  /** Lease of a running attempt; executor heartbeats renew it. */
+  runLeaseMs: number;
+}
+
+export type ApplyResult =
+  | { applied: true; job: Job }
+  | { applied: false; reason: 'stale' | 'unknown_job'; job?: LockedJob };
+
+/** The columns a transition decision needs, read under `FOR UPDATE`. */
+export interface LockedJob {
+  id: string;
+  status: JobStatus;
+  attempt: number;
+  workerId: string | null;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+  /** The database's clock: leases and deadlines are computed on it, never on a service's. */
+  now: Date;
+}
+
+export type AttemptOutcome = 'FAILED' | 'TIMED_OUT' | 'CANCELLED' | 'LEASE_EXPIRED' | 'WORKER_LOST';
+
+interface AttemptDetails {
+  workerId?: string | null;
+  exitCode?: number | null;
+  durationMs?: number | null;
+  stdoutTail?: string | null;
+  stderrTail?: string | null;
+}
+
+/** A stable hash of a submission body, to tell an idempotent replay from a conflicting reuse of a key. */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const addMs = (d: Date, ms: number): Date => new Date(d.getTime() + ms);
+
+/**
+ * Every write to a job goes through here: one transaction over the job row, its attempt row and
+ * the outbox event of the transition. Each write locks the row, asks the domain's transition table
+ * whether the transition is allowed from the status it finds (fencing by status and attempt
+ * number), and otherwise changes nothing and reports the write as stale.
+ */
+export class JobStore {
+  constructor(
+    private readonly db: Db,
+    private readonly options: JobStoreOptions,
+  ) {}
+
+  // ---------------------------------------------------------------- submit
+
+  /**
+   * Writes a new job and its `created` event in one transaction. With an idempotency key, a
+   * second submission of the same body returns the first job (`created: false`); a different
+   * body under the same key is a 409.
+   */
+  async submit(submission: JobSubmission, bodyHash: string, now: Date = new Date()): Promise<{ job: Job; created: boolean }> {
+    if (submission.idempotencyKey !== null) {
+      const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
+      if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
+    }
+    const status = transition(null, 'created', initialStatus(submission, now));
+    try {
+      const job = await this.db.$transaction(async (tx) => {
+        const job = await tx.job.create({
+          data: {
+            id: newJobId(),
+            queue: submission.queue,
+            backend: submission.backend,
+            payload: submission.payload as Prisma.InputJsonValue,
+            status,
+            priority: submission.priority,
+            labels: submission.labels,
+            maxAttempts: submission.maxAttempts,
+            timeoutMs: submission.timeoutMs,
+            backoff: { ...submission.backoff },
+            idempotencyKey: submission.idempotencyKey,
+            requestHash: submission.idempotencyKey === null ? null : bodyHash,
+            ...(submission.runAt ? { runAt: submission.runAt } : {}),
+          },
+        });
+        await this.emit(tx, 'created', job, null);
+        return job;
+      });
+      return { job, created: true };
+    } catch (err) {
+      // Two submissions with one key raced; the loser returns the winner's job.
+      if (submission.idempotencyKey !== null && err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
+        if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
+      }
+      throw err;
+    }
+  }
+
+  private findByIdempotencyKey(queue: string, key: string): Promise<Job | null> {
+    return this.db.job.findUnique({ where: { queue_idempotencyKey: { queue, idempotencyKey: key } } });
+  }
+
+  private replayOf(existing: Job, bodyHash: string): Job {
+    if (existing.requestHash !== bodyHash) {
+      throw new ConflictError(
+        'idempotency_key_reused',
+        `idempotency key ${JSON.stringify(existing.idempotencyKey)} was already used for job ${existing.id} with a different request`,
+      );
+    }
+    return existing;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  /**
+   * Claims up to `limit` ready jobs for dispatch: PENDING → CLAIMED with the next attempt number,
+   * a claim lease, an attempt row and a `claimed` event each. `FOR UPDATE SKIP LOCKED` lets any
+   * number of schedulers claim at once without ever taking the same job; the attempt number in
+   * the dispatch message id (`<jobId>:<attempt>`) fences everything that follows.
+   */
+  async claimReady(limit: number): Promise<Job[]> {
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: string }[]>`
+        WITH next AS (
+          SELECT id FROM jobs
+          WHERE status = 'PENDING'
+          ORDER BY priority DESC, created_at, id
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE jobs j
+        SET status = 'CLAIMED', attempt = j.attempt + 1, worker_id = NULL, deadline_at = NULL,
+            lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'),
+            dispatched_at = now(), updated_at = now()
+        FROM next WHERE j.id = next.id
+        RETURNING j.id`;
+      if (rows.length === 0) return [];
+      const jobs = await tx.job.findMany({
+        where: { id: { in: rows.map((r) => r.id) } },
+        orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }],
+      });
+      await tx.jobAttempt.createMany({
+        data: jobs.map((j) => ({ jobId: j.id, attempt: j.attempt, claimedAt: j.dispatchedAt ?? undefined })),
+      });
+      await tx.outboxEvent.createMany({ data: jobs.map((j) => this.eventRow('claimed', j, 'PENDING')) });
+      return jobs;
+    });
+  }
+
+  /**
+   * Promotes SCHEDULED jobs whose run-at has passed (delays and retry backoffs) to PENDING.
+   * Returns how many it promoted.
+   */
+  async promoteDue(limit: number): Promise<number> {
+    return this.db.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ id: string }[]>`
+        WITH due AS (
+          SELECT id FROM jobs
+          WHERE status = 'SCHEDULED' AND run_at <= now()
+          ORDER BY run_at
+          LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED
+        )
+        UPDATE jobs j SET status = 'PENDING', updated_at = now()
+        FROM due WHERE j.id = due.id
+        RETURNING j.id`;
+      if (rows.length === 0) return 0;
+      const jobs = await tx.job.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
+      await tx.outboxEvent.createMany({ data: jobs.map((j) => this.eventRow('due', j, 'SCHEDULED')) });
+      return jobs.length;
+    });
+  }
+
+  // ---------------------------------------------------------------- reports
+
+  /** An executor began attempt `attempt`: CLAIMED → RUNNING, the run lease and deadline start. */
+  async applyStarted(report: StartedReport): Promise<ApplyResult> {
+    return this.db.$transaction(async (tx) => {
+      const cur = await this.lock(tx, report.jobId);
+      if (!cur) return { applied: false, reason: 'unknown_job' };
+      if (cur.attempt !== report.attempt || !canTransition(cur.status, 'started')) {
+        return { applied: false, reason: 'stale', job: cur };
+      }
+      const job = await tx.job.update({
+        where: { id: cur.id },
+        data: {
+          status: transition(cur.status, 'started'),
+          workerId: report.workerId,
+          startedAt: new Date(report.at),
+          leaseExpiresAt: addMs(cur.now, this.options.runLeaseMs),
+          deadlineAt: cur.timeoutMs === null ? null : addMs(cur.now, cur.timeoutMs),
+          updatedAt: cur.now,
+        },
+      });
+      await tx.jobAttempt.update({
+        where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
+        data: { workerId: report.workerId, startedAt: new Date(report.at) },
+      });
+      await this.emit(tx, 'started', job, cur.status);
+      return { applied: true, job };
+    });
+  }
+
+  /** Attempt `attempt` succeeded: → COMPLETED with its output. Applied at most once per job. */
+  async applyCompleted(report: CompletedReport): Promise<ApplyResult> {
+    return this.db.$transaction(async (tx) => {
+      const cur = await this.lock(tx, report.jobId);
+      if (!cur) return { applied: false, reason: 'unknown_job' };
+      if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'completed')) {
+        return { applied: false, reason: 'stale', job: cur };
+      }
+      const finishedAt = new Date(report.at);
+      const result = report.output === undefined || report.output === null ? Prisma.JsonNull : (report.output as Prisma.InputJsonValue);
+      const job = await tx.job.update({
+        where: { id: cur.id },
+        data: {
+          status: transition(cur.status, 'completed'),
+          workerId: report.workerId,
+          result,
+          exitCode: report.exitCode ?? null,
+          stdoutTail: report.stdoutTail ?? null,
+          stderrTail: report.stderrTail ?? null,
+          error: null,
+          errorCode: null,
+          leaseExpiresAt: null,
+          deadlineAt: null,
+          finishedAt,
+          updatedAt: cur.now,
+        },
+      });
+      await tx.jobAttempt.update({
+        where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
+        data: {
+          workerId: report.workerId,
+          outcome: 'COMPLETED',
+          result,
+          exitCode: report.exitCode ?? null,
+          durationMs: report.durationMs,
+          stdoutTail: report.stdoutTail ?? null,
+          stderrTail: report.stderrTail ?? null,
+          finishedAt,
+        },
+      });
+      await this.emit(tx, 'completed', job, cur.status, true);
+      return { applied: true, job };
+    });
+  }
+
+  /**
+   * Attempt `attempt` failed: → SCHEDULED with backoff while attempts remain and the error is
+   * retryable, else → FAILED (the dead-letter state). A `cancelled` report ends the job CANCELLED.
+   */
+  async applyFailed(report: FailedReport): Promise<ApplyResult> {
+    return this.db.$transaction(async (tx) => {
+      const cur = await this.lock(tx, report.jobId);
+      if (!cur) return { applied: false, reason: 'unknown_job' };
+      if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'failed')) {
+        return { applied: false, reason: 'stale', job: cur };
+      }
+      const details: AttemptDetails = {
+        workerId: report.workerId,
+        exitCode: report.exitCode ?? null,
+        durationMs: report.durationMs,
+        stdoutTail: report.stdoutTail ?? null,
+        stderrTail: report.stderrTail ?? null,
+      };
+      const failure: AttemptFailure = {
+        code: report.errorCode,
+        message: report.message,
+        retryable: report.retryable && report.reason !== 'invalid_payload',
+      };
+      if (report.reason === 'cancelled') {
+        return { applied: true, job: await this.finishCancelled(tx, cur, failure.message, details) };
+      }
+      const outcome: AttemptOutcome = report.reason === 'timed_out' ? 'TIMED_OUT' : 'FAILED';
+      return { applied: true, job: await this.failAttempt(tx, cur, failure, outcome, details) };
+    });
+  }
+
+  // ---------------------------------------------------------------- recovery (reconciler)
+
+  /**
+   * Attempts whose run lease ran out (their worker stopped heartbeating) or whose deadline passed
+   * by more than `graceMs` (the executor did not time them out itself) fail with `lease_expired`
+   * or `timed_out`, and are retried under the job's policy. Returns the jobs it moved.
+   */
+  async expireOverdueAttempts(limit: number, graceMs: number): Promise<Job[]> {
+    const overdue = await this.db.$queryRaw<{ id: string; timed_out: boolean }[]>`
+      SELECT id, (deadline_at IS NOT NULL AND deadline_at + (${graceMs}::int * interval '1 millisecond') < now()) AS timed_out
+      FROM jobs
+      WHERE status = 'RUNNING'
+        AND (lease_expires_at < now()
+             OR deadline_at + (${graceMs}::int * interval '1 millisecond') < now())
+      ORDER BY lease_expires_at
+      LIMIT ${limit}`;
+    const moved: Job[] = [];
+    for (const row of overdue) {
+      const job = await this.expireAttempt(
+        row.id,
+        row.timed_out
+          ? { code: 'timed_out', message: 'the attempt outlived its timeout and its executor did not report', retryable: true }
+          : { code: 'lease_expired', message: 'the attempt lease expired: its worker stopped heartbeating', retryable: true },
+        row.timed_out ? 'TIMED_OUT' : 'LEASE_EXPIRED',
+        (cur) => cur.status === 'RUNNING',
+      );
+      if (job) moved.push(job);
+    }
+    return moved;
+  }
+
+  /** A worker was declared lost: every attempt it held fails with `worker_lost` at once. */
+  async requeueWorkerAttempts(workerId: string): Promise<Job[]> {
+    const held = await this.db.job.findMany({ where: { workerId, status: 'RUNNING' }, select: { id: true } });
+    const moved: Job[] = [];
+    for (const { id } of held) {
+      const job = await this.expireAttempt(
+        id,
+        { code: 'worker_lost', message: `worker ${workerId} was declared lost`, retryable: true },
+        'WORKER_LOST',
+        (cur) => cur.status === 'RUNNING' && cur.workerId === workerId,
+      );
+      if (job) moved.push(job);
+    }
+    return moved;
+  }
+
+  private async expireAttempt(
+    id: string,
+    failure: AttemptFailure,
+    outcome: AttemptOutcome,
+    stillApplies: (cur: LockedJob) => boolean,
+  ): Promise<Job | null> {
+    return this.db.$transaction(async (tx) => {
+      // SKIP LOCKED: another scheduler is already deciding this job's fate.
+      const cur = await this.lock(tx, id, true);
+      if (!cur || !stillApplies(cur)) return null;
+      return this.failAttempt(tx, cur, failure, outcome, { workerId: cur.workerId });
+    });
+  }
+
+  /**
+   * CLAIMED attempts that no executor started within the claim lease: their dispatch may have
+   * been lost by NATS. Extends the claim and returns them so the caller publishes the same
+   * dispatch again (same message id, so JetStream drops it if the original is still queued).
+   */
+  async reclaimStaleClaims(limit: number): Promise<Job[]> {
+    const rows = await this.db.$queryRaw<{ id: string }[]>`
+      WITH stale AS (
+        SELECT id FROM jobs
+        WHERE status = 'CLAIMED' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE jobs j
+      SET lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'), updated_at = now()
+      FROM stale WHERE j.id = stale.id
+      RETURNING j.id`;
+    if (rows.length === 0) return [];
+    return this.db.job.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
+  }
+
+  // ---------------------------------------------------------------- API actions
+
+  /**
+   * Cancels a job. A waiting job ends CANCELLED at once; so does a claimed or running one, whose
+   * worker the caller then tells to stop (`notify`): any report it sends later is stale.
+   * A finished job cannot be cancelled (409).
+   */
+  async cancel(id: string): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
+    return this.db.$transaction(async (tx) => {
+      const cur = await this.lock(tx, id);
+      if (!cur) throw new NotFoundError('job', id);
+      if (!canTransition(cur.status, 'cancelled')) {
+        throw new ConflictError('invalid_transition', `job ${id} is ${cur.status} and cannot be cancelled`);
+      }
+      const notify = cur.status === 'RUNNING' && cur.workerId ? { workerId: cur.workerId, attempt: cur.attempt } : null;
+      const job = await this.finishCancelled(tx, cur, 'cancelled on request', { workerId: cur.workerId });
+      return { job, notify };
+    });
+  }
+
+  // ---------------------------------------------------------------- shared steps
+
+  private async failAttempt(tx: Tx, cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Promise<Job> {
+    const decision = decideAfterFailure(failure, cur.attempt, cur.maxAttempts, cur.backoff);
+    const common = {
+      error: failure.message,
+      errorCode: failure.code,
+      exitCode: details.exitCode ?? null,
+      stdoutTail: details.stdoutTail ?? null,
+      stderrTail: details.stderrTail ?? null,
+      leaseExpiresAt: null,
+      deadlineAt: null,
+      updatedAt: cur.now,
+    };
+    const name: JobTransitionName = decision.kind === 'retry' ? 'retrying' : 'failed';
+    const job = await tx.job.update({
+      where: { id: cur.id },
+      data:
+        decision.kind === 'retry'
+          ? { ...common, status: transition(cur.status, 'retrying'), workerId: null, runAt: addMs(cur.now, decision.delayMs) }
+          : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now },
+    });
+    await this.finishAttempt(tx, cur, outcome, failure, details);
+    await this.emit(tx, name, job, cur.status);
+    return job;
+  }
+
+  private async finishCancelled(tx: Tx, cur: LockedJob, message: string, details: AttemptDetails): Promise<Job> {
+    const job = await tx.job.update({
+      where: { id: cur.id },
+      data: {
+        status: transition(cur.status, 'cancelled'),
+        error: message,
+        errorCode: 'cancelled',
+        leaseExpiresAt: null,
+        deadlineAt: null,
+        finishedAt: cur.now,
+        updatedAt: cur.now,
+      },
+    });
+    if (cur.status === 'CLAIMED' || cur.status === 'RUNNING') {
+      await this.finishAttempt(tx, cur, 'CANCELLED', { code: 'cancelled', message, retryable: false }, details);
+    }
+    await this.emit(tx, 'cancelled', job, cur.status);
+    return job;
+  }
+
+  private async finishAttempt(tx: Tx, cur: LockedJob, outcome: AttemptOutcome, failure: AttemptFailure, details: AttemptDetails): Promise<void> {
+    await tx.jobAttempt.update({
+      where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
+      data: {
+        outcome,
+        error: failure.message,
+        errorCode: failure.code,
+        workerId: details.workerId ?? cur.workerId,
+        exitCode: details.exitCode ?? null,
+        durationMs: details.durationMs ?? null,
+        stdoutTail: details.stdoutTail ?? null,
+        stderrTail: details.stderrTail ?? null,
+        finishedAt: cur.now,
+      },
+    });
+  }
+
+  /**
+   * The fencing rule for reports: only the job's current attempt, and only from the worker that
+   * started it (a report that arrives before `started` was applied is accepted from anyone).
+   */
+  private ownsAttempt(cur: LockedJob, attempt: number, workerId: string): boolean {
+    return cur.attempt === attempt && (cur.workerId === null || cur.workerId === workerId);
+  }
+
+  /** Locks the job row for the rest of the transaction. */
+  private async lock(tx: Tx, id: string, skipLocked = false): Promise<LockedJob | null> {
+    const rows = skipLocked
+      ? await tx.$queryRaw<RawLocked[]>`
+          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, now() AS now
+          FROM jobs WHERE id = ${id}::uuid FOR UPDATE SKIP LOCKED`
+      : await tx.$queryRaw<RawLocked[]>`
+          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, now() AS now
+          FROM jobs WHERE id = ${id}::uuid FOR UPDATE`;
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      id: r.id,
+      status: r.status as JobStatus,
+      attempt: r.attempt,
+      workerId: r.worker_id,
+      maxAttempts: r.max_attempts,
+      backoff: resolveBackoff(r.backoff as Partial<BackoffPolicy>),
+      timeoutMs: r.timeout_ms,
+      now: new Date(r.now),
+    };
+  }
+
+  private eventRow(name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false) {
+    const event = jobEvent(name, toJobEventData(job, previous, withResult), this.options.source, job.updatedAt);
+    return { subject: this.options.subjects.event('job', name), event: event as unknown as Prisma.InputJsonValue };
+  }
+
+  private async emit(tx: Tx, name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false): Promise<void> {
+    await tx.outboxEvent.create({ data: this.eventRow(name, job, previous, withResult) });
+  }
+}
+
+interface RawLocked {
+  id: string;
+  status: string;
+  attempt: number;
+  worker_id: string | null;
+  max_attempts: number;
+  backoff: unknown;
+  timeout_ms: number | null;
+  now: Date | string;
+}

@@ -1,0 +1,103 @@
+import type { HeartbeatMessage, Subjects, WorkerView } from '@blixard/contracts';
+import { workerEvent } from '@blixard/contracts';
+import type { Db, Prisma, Worker } from './prisma';
+import { toWorkerView } from './views';
+
+export interface HeartbeatOutcome {
+  /** True when this heartbeat registered the worker (new, or back from lost/offline). */
+  registered: boolean;
+  /** Attempts the worker says it runs that Postgres no longer gives it: it should stop them. */
+  orphans: { jobId: string; attempt: number }[];
+}
+
+/**
+ * The registry's picture of the fleet. A heartbeat registers or refreshes a worker and renews the
+ * run leases of the attempts it holds, in one transaction.
+ */
+export class WorkerStore {
+  constructor(
+    private readonly db: Db,
+    private readonly options: { subjects: Subjects; source: string; runLeaseMs: number },
+  ) {}
+
+  async heartbeat(hb: HeartbeatMessage): Promise<HeartbeatOutcome> {
+    return this.db.$transaction(async (tx) => {
+      const prev = await tx.$queryRaw<{ status: string }[]>`SELECT status::text AS status FROM workers WHERE id = ${hb.workerId} FOR UPDATE`;
+      const previousStatus = prev[0]?.status ?? null;
+      const data = {
+        backend: hb.backend,
+        host: hb.host,
+        version: hb.version,
+        labels: hb.labels,
+        capacity: hb.capacity,
+        concurrency: hb.concurrency,
+        runningJobs: hb.running,
+        status: hb.status,
+        lastHeartbeatAt: new Date(),
+        stoppedAt: hb.status === 'OFFLINE' ? new Date() : null,
+      } satisfies Prisma.WorkerUncheckedUpdateInput;
+      const worker = await tx.worker.upsert({ where: { id: hb.workerId }, create: { id: hb.workerId, ...data }, update: data });
+      const registered = previousStatus === null || previousStatus === 'LOST' || previousStatus === 'OFFLINE';
+      if (registered && hb.status !== 'OFFLINE') await this.emit(tx, 'registered', worker, previousStatus);
+      else if (hb.status !== previousStatus && (hb.status === 'OFFLINE' || hb.status === 'DRAINING')) {
+        await this.emit(tx, hb.status === 'OFFLINE' ? 'offline' : 'draining', worker, previousStatus);
+      }
+
+      const ids = hb.running.map((r) => r.jobId);
+      if (ids.length === 0) return { registered, orphans: [] };
+      // Renew the run lease of every attempt this worker still holds…
+      const held = await tx.$queryRaw<{ id: string; attempt: number }[]>`
+        UPDATE jobs SET lease_expires_at = now() + (${this.options.runLeaseMs}::int * interval '1 millisecond')
+        WHERE id = ANY(${ids}::uuid[]) AND worker_id = ${hb.workerId} AND status = 'RUNNING'
+        RETURNING id, attempt`;
+      const holds = new Set(held.map((h) => `${h.id}:${h.attempt}`));
+      // …and name the ones it no longer holds (cancelled, requeued after a partition, finished),
+      // except those whose `started` report is still on its way (CLAIMED at the same attempt).
+      const claimed = await tx.$queryRaw<{ id: string; attempt: number }[]>`
+        SELECT id, attempt FROM jobs WHERE id = ANY(${ids}::uuid[]) AND status = 'CLAIMED'`;
+      const starting = new Set(claimed.map((c) => `${c.id}:${c.attempt}`));
+      const orphans = hb.running.filter((r) => !holds.has(`${r.jobId}:${r.attempt}`) && !starting.has(`${r.jobId}:${r.attempt}`));
+      return { registered, orphans };
+    });
+  }
+
+  /**
+   * Declares lost every live worker whose last heartbeat is older than `silentMs`; returns them.
+   * Safe with several registries: the guarded UPDATE moves each worker once.
+   */
+  async markLost(silentMs: number): Promise<Worker[]> {
+    return this.db.$transaction(async (tx) => {
+      const lost = await tx.$queryRaw<{ id: string; status: string }[]>`
+        UPDATE workers w SET status = 'LOST'
+        FROM (SELECT id, status FROM workers
+              WHERE status IN ('ONLINE', 'DRAINING')
+                AND last_heartbeat_at < now() - (${silentMs}::int * interval '1 millisecond')
+              FOR UPDATE SKIP LOCKED) old
+        WHERE w.id = old.id
+        RETURNING w.id, old.status::text AS status`;
+      if (lost.length === 0) return [];
+      const workers = await tx.worker.findMany({ where: { id: { in: lost.map((l) => l.id) } } });
+      const previous = new Map(lost.map((l) => [l.id, l.status]));
+      for (const w of workers) await this.emit(tx, 'lost', w, previous.get(w.id) ?? null);
+      return workers;
+    });
+  }
+
+  async list(filter: { backend?: string; status?: Worker['status'][] } = {}): Promise<WorkerView[]> {
+    const rows = await this.db.worker.findMany({
+      where: { ...(filter.backend ? { backend: filter.backend } : {}), ...(filter.status ? { status: { in: filter.status } } : {}) },
+      orderBy: [{ backend: 'asc' }, { startedAt: 'asc' }],
+    });
+    return rows.map(toWorkerView);
+  }
+
+  async get(id: string): Promise<WorkerView | null> {
+    const w = await this.db.worker.findUnique({ where: { id } });
+    return w ? toWorkerView(w) : null;
+  }
+
+  private async emit(tx: Prisma.TransactionClient, type: 'registered' | 'lost' | 'offline' | 'draining', w: Worker, previousStatus: string | null) {
+    const event = workerEvent(type, { workerId: w.id, backend: w.backend, status: w.status, previousStatus, host: w.host }, this.options.source);
+    await tx.outboxEvent.create({ data: { subject: this.options.subjects.event('worker', type), event: event as unknown as Prisma.InputJsonValue } });
+  }
+}

@@ -1,0 +1,156 @@
+import { FieldError, ValidationError } from './errors';
+import { BackoffPolicy, DEFAULT_MAX_ATTEMPTS, resolveBackoff } from './retry';
+import {
+  isPlainObject,
+  JsonValue,
+  onlyKnownFields,
+  requireInteger,
+  requireLabels,
+  requireName,
+  requireNumber,
+  validateAll,
+  Validator,
+} from './validation';
+import type { JobStatus } from './lifecycle';
+
+/** What a client sends to submit a job (`POST /v1/jobs`), before validation. */
+export interface JobSubmissionInput {
+  backend?: unknown;
+  payload?: unknown;
+  queue?: unknown;
+  priority?: unknown;
+  maxAttempts?: unknown;
+  timeoutMs?: unknown;
+  labels?: unknown;
+  backoff?: unknown;
+  idempotencyKey?: unknown;
+  runAt?: unknown;
+  delayMs?: unknown;
+}
+
+/** A validated submission with every default applied. */
+export interface JobSubmission {
+  backend: string;
+  payload: JsonValue;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  labels: Record<string, string>;
+  backoff: BackoffPolicy;
+  idempotencyKey: string | null;
+  /** When the job becomes ready; null: now. */
+  runAt: Date | null;
+}
+
+export const SUBMISSION_FIELDS = [
+  'backend',
+  'payload',
+  'queue',
+  'priority',
+  'maxAttempts',
+  'timeoutMs',
+  'labels',
+  'backoff',
+  'idempotencyKey',
+  'runAt',
+  'delayMs',
+] as const;
+
+export const LIMITS = {
+  priority: { min: -1_000_000, max: 1_000_000 },
+  maxAttempts: { min: 1, max: 1_000 },
+  timeoutMs: { min: 1, max: 7 * 24 * 3_600_000 },
+  delayMs: { min: 0, max: 366 * 24 * 3_600_000 },
+  idempotencyKeyLength: 255,
+} as const;
+
+const backoffRules: Validator<JobSubmissionInput> = ({ backoff }) => {
+  if (backoff === undefined) return [];
+  if (!isPlainObject(backoff)) return [{ field: 'backoff', message: 'must be an object' }];
+  const errors = onlyKnownFields('backoff', backoff, ['type', 'baseMs', 'maxMs', 'jitter']);
+  if (backoff.type !== undefined && backoff.type !== 'exponential' && backoff.type !== 'fixed') {
+    errors.push({ field: 'backoff.type', message: 'must be "exponential" or "fixed"' });
+  }
+  errors.push(...requireInteger('backoff.baseMs', backoff.baseMs, 0, LIMITS.delayMs.max));
+  errors.push(...requireInteger('backoff.maxMs', backoff.maxMs, 0, LIMITS.delayMs.max));
+  errors.push(...requireNumber('backoff.jitter', backoff.jitter, 0, 1));
+  return errors;
+};
+
+const schedulingRules: Validator<JobSubmissionInput> = ({ runAt, delayMs }) => {
+  const errors: FieldError[] = [];
+  if (runAt !== undefined && delayMs !== undefined) {
+    errors.push({ field: 'runAt', message: 'give either runAt or delayMs, not both' });
+  }
+  if (runAt !== undefined) {
+    if (typeof runAt !== 'string' || Number.isNaN(Date.parse(runAt))) {
+      errors.push({ field: 'runAt', message: 'must be an ISO 8601 timestamp' });
+    } else if (Date.parse(runAt) - Date.now() > LIMITS.delayMs.max) {
+      errors.push({ field: 'runAt', message: 'must be within a year from now' });
+    }
+  }
+  errors.push(...requireInteger('delayMs', delayMs, LIMITS.delayMs.min, LIMITS.delayMs.max));
+  return errors;
+};
+
+/** The built-in rules for a submission. Extend with your own validators via `validateSubmission`. */
+export const SUBMISSION_VALIDATORS: readonly Validator<JobSubmissionInput>[] = [
+  (input) => onlyKnownFields('', input as Record<string, unknown>, SUBMISSION_FIELDS),
+  ({ backend }) => requireName('backend', backend, true),
+  ({ payload }) =>
+    payload === undefined || payload === null
+      ? [{ field: 'payload', message: 'is required: any JSON value except null' }]
+      : [],
+  ({ queue }) => requireName('queue', queue, false),
+  ({ priority }) => requireInteger('priority', priority, LIMITS.priority.min, LIMITS.priority.max),
+  ({ maxAttempts }) => requireInteger('maxAttempts', maxAttempts, LIMITS.maxAttempts.min, LIMITS.maxAttempts.max),
+  ({ timeoutMs }) => requireInteger('timeoutMs', timeoutMs, LIMITS.timeoutMs.min, LIMITS.timeoutMs.max),
+  ({ labels }) => requireLabels('labels', labels),
+  backoffRules,
+  ({ idempotencyKey }) =>
+    idempotencyKey === undefined ||
+    (typeof idempotencyKey === 'string' && idempotencyKey.length > 0 && idempotencyKey.length <= LIMITS.idempotencyKeyLength)
+      ? []
+      : [{ field: 'idempotencyKey', message: `must be a string of 1-${LIMITS.idempotencyKeyLength} characters` }],
+  schedulingRules,
+];
+
+/**
+ * Validates a submission with the built-in rules plus `extra`, collecting every error, and
+ * returns it with defaults applied. Throws ValidationError listing each bad field.
+ */
+export function validateSubmission(
+  input: unknown,
+  extra: readonly Validator<JobSubmissionInput>[] = [],
+  now: Date = new Date(),
+): JobSubmission {
+  if (!isPlainObject(input)) {
+    throw new ValidationError([{ field: '', message: 'the request body must be a JSON object' }]);
+  }
+  const body = input as JobSubmissionInput;
+  const errors = validateAll(body, [...SUBMISSION_VALIDATORS, ...extra]);
+  if (errors.length > 0) throw new ValidationError(errors);
+
+  let runAt: Date | null = null;
+  if (typeof body.runAt === 'string') runAt = new Date(body.runAt);
+  else if (typeof body.delayMs === 'number' && body.delayMs > 0) runAt = new Date(now.getTime() + body.delayMs);
+
+  return {
+    backend: body.backend as string,
+    payload: body.payload as JsonValue,
+    queue: (body.queue as string | undefined) ?? 'default',
+    priority: (body.priority as number | undefined) ?? 0,
+    maxAttempts: (body.maxAttempts as number | undefined) ?? DEFAULT_MAX_ATTEMPTS,
+    timeoutMs: (body.timeoutMs as number | undefined) ?? null,
+    labels: (body.labels as Record<string, string> | undefined) ?? {},
+    backoff: resolveBackoff(body.backoff as Partial<BackoffPolicy> | undefined),
+    idempotencyKey: (body.idempotencyKey as string | undefined) ?? null,
+    runAt,
+  };
+}
+
+/** The status a new job starts in. */
+export function initialStatus(submission: Pick<JobSubmission, 'runAt'>, now: Date = new Date()): JobStatus {
+  return submission.runAt !== null && submission.runAt.getTime() > now.getTime() ? 'SCHEDULED' : 'PENDING';
+}

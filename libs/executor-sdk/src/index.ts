@@ -1,0 +1,3 @@
+export * from './backend';
+export * from './runtime';
+export * from './run-executor';

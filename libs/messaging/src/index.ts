@@ -1,0 +1,5 @@
+export * from './bus';
+export * from './codec';
+export * from './pull-loop';
+export type { JsMsg, Consumer } from '@nats-io/jetstream';
+export type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';

@@ -1,0 +1,4 @@
+export * from './health';
+export * from './bootstrap';
+export * from './trigger';
+export * from './context';
