@@ -26,6 +26,8 @@ const common = {
 };
 
 module.exports = {
+  // Per-project testTimeout is ignored by Jest 30; e2e tests that start processes need minutes.
+  testTimeout: 180_000,
   reporters: ['default', '<rootDir>/libs/testing/jest/summary-reporter.js'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/*/src/**/*.spec.ts'] },
@@ -34,14 +36,12 @@ module.exports = {
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs}/*/test/**/*.int.test.ts'],
       globalSetup: '<rootDir>/libs/testing/jest/global-setup.js',
-      testTimeout: 60_000,
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/libs/testing/e2e/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/libs/testing/jest/global-setup.js',
-      testTimeout: 180_000,
     },
   ],
 };

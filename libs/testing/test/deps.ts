@@ -1,0 +1,3 @@
+// Library imports the tests share.
+export { subjects } from '@blixard/contracts';
+export { validateSubmission } from '@blixard/domain';

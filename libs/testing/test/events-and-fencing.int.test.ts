@@ -1,0 +1,96 @@
+import { BlixardClient } from '@blixard/client';
+import type { CloudEvent, JobEventData } from '@blixard/contracts';
+import { connectBus, encodeJson, Bus } from '@blixard/messaging';
+import { createLogger } from '@blixard/telemetry';
+import { createTestInfra, TestInfra, waitFor } from '../src';
+import { MockBackend, RunningExecutor, RunningGateway, RunningScheduler, startExecutor, startGateway, startScheduler } from './stack';
+
+describe('the lifecycle emits one event per transition and refuses stale reports', () => {
+  let infra: TestInfra;
+  let gateway: RunningGateway;
+  let scheduler: RunningScheduler;
+  let executor: RunningExecutor;
+  let client: BlixardClient;
+  let bus: Bus;
+  const events: CloudEvent<JobEventData>[] = [];
+
+  beforeAll(async () => {
+    infra = await createTestInfra('events');
+    const env = infra.env();
+    bus = await connectBus({ servers: [infra.natsUrl], prefix: infra.prefix, name: 'test', logger: createLogger({ service: 'test', level: 'silent' }) });
+    bus.nc.subscribe(`${infra.prefix}.events.job.>`, {
+      callback: (_err, msg) => events.push(JSON.parse(new TextDecoder().decode(msg.data)) as CloudEvent<JobEventData>),
+    });
+    gateway = await startGateway(env);
+    scheduler = await startScheduler(env);
+    executor = await startExecutor(new MockBackend(), env);
+    client = new BlixardClient(gateway.url);
+  });
+
+  afterAll(async () => {
+    await executor?.stop();
+    await scheduler?.stop();
+    await gateway?.stop();
+    await bus?.close();
+    await infra?.cleanup();
+  });
+
+  const typesOf = (jobId: string) => events.filter((e) => e.subject === jobId).map((e) => e.type.replace('dev.blixard.job.', ''));
+
+  it('publishes created, claimed, started, completed once each, as CloudEvents with the result', async () => {
+    const job = await client.submit({ backend: 'mock', payload: { output: { answer: 42 } } });
+    await client.waitForTerminal(job.id);
+    await waitFor('the completed event', () => typesOf(job.id).includes('completed'));
+    expect(typesOf(job.id)).toEqual(['created', 'claimed', 'started', 'completed']);
+    const completed = events.find((e) => e.subject === job.id && e.type === 'dev.blixard.job.completed')!;
+    expect(completed).toMatchObject({
+      specversion: '1.0',
+      source: '/blixard/scheduler',
+      datacontenttype: 'application/json',
+      data: { jobId: job.id, status: 'COMPLETED', previousStatus: 'RUNNING', attempt: 1, backend: 'mock', result: { answer: 42 } },
+    });
+    expect(Date.parse(completed.time)).not.toBeNaN();
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it('retries a failed attempt through SCHEDULED and emits every step', async () => {
+    const job = await client.submit({
+      backend: 'mock',
+      payload: { fail: true, failAttempts: 1, output: 'second time lucky' },
+      maxAttempts: 2,
+      backoff: { type: 'fixed', baseMs: 50, jitter: 0 },
+    });
+    const done = await client.waitForTerminal(job.id);
+    expect(done.status).toBe('COMPLETED');
+    expect(done.result).toBe('second time lucky');
+    expect(done.attempts!.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'FAILED'], [2, 'COMPLETED']]);
+    await waitFor('the completed event', () => typesOf(job.id).includes('completed'));
+    expect(typesOf(job.id)).toEqual(['created', 'claimed', 'started', 'retrying', 'due', 'claimed', 'started', 'completed']);
+  });
+
+  it('drops duplicate and stale reports, counts them, and changes nothing', async () => {
+    const job = await client.submit({ backend: 'mock', payload: { output: 'original' } });
+    const done = await client.waitForTerminal(job.id);
+    const worker = executor.runtime.workerId;
+    const at = new Date().toISOString();
+    const dropsBefore = await scheduler.scheduler.counters.dropped.get();
+    const count = (v: typeof dropsBefore) => v.values.reduce((s, x) => s + x.value, 0);
+    const publish = (report: object, id: string) => bus.js.publish(`${infra.prefix}.report.${job.id}`, encodeJson(report), { msgID: id });
+
+    // A duplicate completion (new message id, so JetStream does not dedupe it), a failure for
+    // the finished attempt, a start for it, and a completion of an attempt that never existed.
+    await publish({ type: 'completed', jobId: job.id, attempt: 1, workerId: worker, at, output: 'forged', durationMs: 1 }, 'dup-1');
+    await publish({ type: 'failed', jobId: job.id, attempt: 1, workerId: worker, at, reason: 'error', errorCode: 'x', message: 'late', retryable: true, durationMs: 1 }, 'dup-2');
+    await publish({ type: 'started', jobId: job.id, attempt: 1, workerId: worker, at }, 'dup-3');
+    await publish({ type: 'completed', jobId: job.id, attempt: 7, workerId: 'someone-else', at, output: 'forged', durationMs: 1 }, 'dup-4');
+    // And one that is not a report at all.
+    await bus.js.publish(`${infra.prefix}.report.${job.id}`, new TextEncoder().encode('{"type":"exploded"'), { msgID: 'garbage-1' });
+
+    await waitFor('the four stale reports to be counted', async () => count(await scheduler.scheduler.counters.dropped.get()) - count(dropsBefore) === 4);
+    await waitFor('the malformed report to be rejected', async () => (await scheduler.scheduler.counters.rejected.get()).values.some((v) => v.labels.kind === 'report' && v.value >= 1));
+    const after = await client.get(job.id);
+    expect(after).toMatchObject({ status: 'COMPLETED', result: 'original', attempt: 1, finishedAt: done.finishedAt, updatedAt: done.updatedAt });
+    expect(after.attempts).toHaveLength(1);
+    expect(typesOf(job.id).filter((t) => t === 'completed')).toHaveLength(1);
+  });
+});
