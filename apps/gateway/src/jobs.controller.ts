@@ -79,6 +79,40 @@ export class JobsController {
     return toJobView(job);
   }
 
+  /** Gives a FAILED or CANCELLED job a new attempt budget (`{ "maxAttempts": n }` optional). */
+  @Post('jobs/:id/retry')
+  @HttpCode(200)
+  async retry(@Param('id') id: string, @Body() body: unknown): Promise<JobView> {
+    assertJobId(id);
+    const attempts = optionalAttempts(body);
+    const job = await this.store.redrive(id, attempts);
+    this.deps.wakeScheduler();
+    return toJobView(job);
+  }
+
+  /** Redrives many: `{ "status": ["FAILED"], "backend"?: "...", "queue"?: "...", "limit"?: 1000 }`. */
+  @Post('jobs/retry')
+  @HttpCode(200)
+  async retryMany(@Body() body: unknown): Promise<{ redriven: string[] }> {
+    const errors: FieldError[] = [];
+    const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+    const status = b.status ?? ['FAILED'];
+    if (!Array.isArray(status) || status.length === 0 || !status.every((s) => s === 'FAILED' || s === 'CANCELLED')) {
+      errors.push({ field: 'status', message: 'must be a non-empty list of FAILED and/or CANCELLED' });
+    }
+    for (const key of ['backend', 'queue'] as const) if (b[key] !== undefined && typeof b[key] !== 'string') errors.push({ field: key, message: 'must be a string' });
+    const limit = b.limit ?? 1000;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) errors.push({ field: 'limit', message: 'must be an integer from 1 to 10000' });
+    for (const k of Object.keys(b)) if (!['status', 'backend', 'queue', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known field' });
+    if (errors.length > 0) throw new ValidationError(errors);
+    const redriven = await this.store.redriveMany(
+      { status: status as ('FAILED' | 'CANCELLED')[], backend: b.backend as string | undefined, queue: b.queue as string | undefined },
+      limit as number,
+    );
+    if (redriven.length > 0) this.deps.wakeScheduler();
+    return { redriven };
+  }
+
   @Get('stats')
   stats(): Promise<StatsView> {
     return this.queries.stats();
@@ -87,6 +121,15 @@ export class JobsController {
 
 function assertJobId(id: string): void {
   if (!isUuid(id)) throw new ValidationError([{ field: 'id', message: 'is not a job id (a UUID)' }]);
+}
+
+function optionalAttempts(body: unknown): number | undefined {
+  if (body === undefined || body === null || (typeof body === 'object' && Object.keys(body).length === 0)) return undefined;
+  const n = (body as { maxAttempts?: unknown }).maxAttempts;
+  if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'maxAttempts') || typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new ValidationError([{ field: 'maxAttempts', message: 'must be an integer from 1 to 1000 (the only field)' }]);
+  }
+  return n;
 }
 
 function listParam(value: unknown): string[] {

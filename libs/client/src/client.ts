@@ -64,6 +64,14 @@ export class BlixardClient {
     return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
   }
 
+  retry(id: string, maxAttempts?: number): Promise<JobView> {
+    return this.request('POST', `/v1/jobs/${encodeURIComponent(id)}/retry`, maxAttempts === undefined ? {} : { maxAttempts });
+  }
+
+  retryMany(filter: { status?: ('FAILED' | 'CANCELLED')[]; backend?: string; queue?: string; limit?: number } = {}): Promise<{ redriven: string[] }> {
+    return this.request('POST', '/v1/jobs/retry', filter);
+  }
+
   stats(): Promise<StatsView> {
     return this.request('GET', '/v1/stats');
   }

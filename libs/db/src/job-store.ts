@@ -416,6 +416,59 @@ export class JobStore {
     });
   }
 
+  /**
+   * Redrives a FAILED or CANCELLED job: back to PENDING with a fresh budget of `attempts` more
+   * attempts (default: its original maxAttempts). Attempt numbers keep counting up, so reports of
+   * earlier attempts stay stale.
+   */
+  async redrive(id: string, attempts?: number): Promise<Job> {
+    return this.db.$transaction(async (tx) => {
+      const cur = await this.lock(tx, id);
+      if (!cur) throw new NotFoundError('job', id);
+      if (!canTransition(cur.status, 'redriven')) {
+        throw new ConflictError('invalid_transition', `job ${id} is ${cur.status}; only FAILED or CANCELLED jobs can be retried`);
+      }
+      const job = await tx.job.update({
+        where: { id },
+        data: {
+          status: transition(cur.status, 'redriven'),
+          maxAttempts: cur.attempt + (attempts ?? cur.maxAttempts),
+          runAt: cur.now,
+          workerId: null,
+          leaseExpiresAt: null,
+          deadlineAt: null,
+          finishedAt: null,
+          error: null,
+          errorCode: null,
+          updatedAt: cur.now,
+        },
+      });
+      await this.emit(tx, 'redriven', job, cur.status);
+      return job;
+    });
+  }
+
+  /** Redrives up to `limit` FAILED/CANCELLED jobs matching the filter; returns their ids. */
+  async redriveMany(filter: { status: ('FAILED' | 'CANCELLED')[]; backend?: string; queue?: string }, limit: number): Promise<string[]> {
+    const rows = await this.db.job.findMany({
+      where: { status: { in: filter.status }, ...(filter.backend ? { backend: filter.backend } : {}), ...(filter.queue ? { queue: filter.queue } : {}) },
+      select: { id: true },
+      orderBy: { id: 'asc' },
+      take: limit,
+    });
+    const done: string[] = [];
+    for (const { id } of rows) {
+      try {
+        await this.redrive(id);
+        done.push(id);
+      } catch (err) {
+        // Changed under us (redriven or cancelled concurrently): not ours to redrive any more.
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    return done;
+  }
+
   // ---------------------------------------------------------------- shared steps
 
   private async failAttempt(tx: Tx, cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Promise<Job> {
