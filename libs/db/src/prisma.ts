@@ -10,7 +10,15 @@ export type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$trans
 
 export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
   return new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }),
+    adapter: new PrismaPg({
+      connectionString: databaseUrl,
+      max: poolSize,
+      // A connection killed mid-query (Postgres restart, pg_terminate_backend) must fail the
+      // query, not hang the loop that awaits it: every caller retries.
+      query_timeout: 15_000,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+    }),
     // Under a burst, transactions queue for a connection; fail only when truly stuck.
     transactionOptions: { maxWait: 15_000, timeout: 20_000 },
   });
