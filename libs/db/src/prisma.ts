@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool, PoolClient } from 'pg';
 import { PrismaClient } from './generated/prisma/client';
 
 export { Prisma, PrismaClient } from './generated/prisma/client';
@@ -10,18 +11,43 @@ export type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$trans
 
 export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
   return new PrismaClient({
-    adapter: new PrismaPg({
-      connectionString: databaseUrl,
-      max: poolSize,
-      // A connection killed mid-query (Postgres restart, pg_terminate_backend) must fail the
-      // query, not hang the loop that awaits it: every caller retries.
-      query_timeout: 15_000,
-      connectionTimeoutMillis: 10_000,
-      keepAlive: true,
-    }),
+    adapter: new PrismaPg(createPool(databaseUrl, poolSize)),
     // Under a burst, transactions queue for a connection; fail only when truly stuck.
     transactionOptions: { maxWait: 15_000, timeout: 20_000 },
   });
+}
+
+/**
+ * The connection pool behind Prisma. When Postgres kills a connection in the middle of a
+ * transaction (restart, failover, pg_terminate_backend), Prisma's pg adapter never hands that
+ * client back to the pool, and a few such leaks drain the pool for good: every later query then
+ * waits for a connection that never comes. So a client whose connection dies is released here
+ * (with the error, so the pool discards it); a second release by the adapter is harmless.
+ */
+export function createPool(databaseUrl: string, poolSize: number): Pool {
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    // A query on a connection that died without a word must fail, not hang its caller.
+    query_timeout: 15_000,
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+  });
+  // Idle clients that lose their connection are removed by the pool; without a listener the
+  // error would crash the process.
+  pool.on('error', () => undefined);
+  pool.on('connect', (client: PoolClient) => {
+    client.on('error', (err: Error) => {
+      setImmediate(() => {
+        try {
+          client.release(err);
+        } catch {
+          // Already released (it was idle, or the adapter released it first).
+        }
+      });
+    });
+  });
+  return pool;
 }
 
 /** Readiness: the database answers. */
