@@ -18,11 +18,17 @@ export async function startGateway(
   env: Record<string, string | undefined> = process.env,
   extraValidators: Validator<JobSubmissionInput>[] = [],
 ): Promise<RunningGateway> {
-  const ctx = await createServiceContext('gateway', ['gatewayPort', 'maxBodyBytes', 'claimLeaseMs', 'runLeaseMs'] as const, env);
+  const ctx = await createServiceContext('gateway', ['gatewayPort', 'maxBodyBytes', 'claimLeaseMs', 'runLeaseMs', 'idempotencyWindowMs'] as const, env);
   const { config, bus } = ctx;
   const s = bus.subjects;
   const deps: GatewayDeps = {
-    store: new JobStore(ctx.db, { subjects: s, source: '/blixard/gateway', claimLeaseMs: config.claimLeaseMs, runLeaseMs: config.runLeaseMs }),
+    store: new JobStore(ctx.db, {
+      subjects: s,
+      source: '/blixard/gateway',
+      claimLeaseMs: config.claimLeaseMs,
+      runLeaseMs: config.runLeaseMs,
+      idempotencyWindowMs: config.idempotencyWindowMs,
+    }),
     queries: new JobQueries(ctx.db),
     workers: new WorkerStore(ctx.db, { subjects: s, source: '/blixard/gateway', runLeaseMs: config.runLeaseMs }),
     extraValidators,

@@ -12,7 +12,7 @@ export interface RunningScheduler {
 export async function startScheduler(env: Record<string, string | undefined> = process.env): Promise<RunningScheduler> {
   const ctx = await createServiceContext(
     'scheduler',
-    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs'] as const,
+    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs'] as const,
     env,
   );
   const { config } = ctx;
@@ -27,6 +27,7 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     claimLeaseMs: config.claimLeaseMs,
     runLeaseMs: config.runLeaseMs,
     timeoutGraceMs: config.timeoutGraceMs,
+    idempotencyWindowMs: config.idempotencyWindowMs,
   });
 
   @Module({ imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)] })

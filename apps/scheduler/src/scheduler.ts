@@ -15,6 +15,8 @@ export interface SchedulerOptions {
   claimLeaseMs: number;
   runLeaseMs: number;
   timeoutGraceMs: number;
+  /** How long an idempotency key keeps returning its job; after that it may be used again. */
+  idempotencyWindowMs: number;
   /** Concurrent report handlers (reports of one job are always applied in arrival order). */
   reportConcurrency?: number;
 }
@@ -48,7 +50,13 @@ export class Scheduler {
 
   constructor(private readonly o: SchedulerOptions) {
     const s = o.bus.subjects;
-    this.store = new JobStore(o.db, { subjects: s, source: '/blixard/scheduler', claimLeaseMs: o.claimLeaseMs, runLeaseMs: o.runLeaseMs });
+    this.store = new JobStore(o.db, {
+      subjects: s,
+      source: '/blixard/scheduler',
+      claimLeaseMs: o.claimLeaseMs,
+      runLeaseMs: o.runLeaseMs,
+      idempotencyWindowMs: o.idempotencyWindowMs,
+    });
     this.relay = new OutboxRelay(o.db, async (subject, event, messageId) => {
       await o.bus.js.publish(subject, encodeJson(event), { msgID: messageId, timeout: 5_000 });
     });
@@ -127,7 +135,13 @@ export class Scheduler {
     return jobs.length === this.o.dispatchBatchSize;
   }
 
-  private async publishDispatch(job: Job): Promise<void> {
+  /**
+   * Publishes attempt `job.attempt`. The first dispatch uses the message id `<jobId>:<attempt>`;
+   * a re-dispatch (the claim lease ran out) gets its own id, because JetStream may still remember
+   * the first id in its duplicate window after losing the message itself. Executors run an
+   * attempt at most once each, and fencing by attempt number drops the reports of any duplicate.
+   */
+  private async publishDispatch(job: Job, redispatch = false): Promise<void> {
     const s = this.o.bus.subjects;
     const message: DispatchMessage = {
       jobId: job.id,
@@ -141,7 +155,8 @@ export class Scheduler {
       dispatchedAt: (job.dispatchedAt ?? new Date()).toISOString(),
     };
     try {
-      await this.o.bus.js.publish(s.dispatch(job.backend), encodeJson(message), { msgID: attemptKey(job.id, job.attempt), timeout: 5_000 });
+      const msgID = redispatch ? `${attemptKey(job.id, job.attempt)}:re:${Date.now()}` : attemptKey(job.id, job.attempt);
+      await this.o.bus.js.publish(s.dispatch(job.backend), encodeJson(message), { msgID, timeout: 5_000 });
       this.counters.dispatched.inc({ backend: job.backend, queue: job.queue });
     } catch (err) {
       // The claim is in Postgres; the reconciler dispatches it again when its claim lease ends.
@@ -225,12 +240,14 @@ export class Scheduler {
     const stale = await this.store.reclaimStaleClaims(batch);
     for (const job of stale) {
       this.counters.reconciler.inc({ action: 'redispatched' });
-      await this.publishDispatch(job);
+      await this.publishDispatch(job, true);
     }
     if (overdue.length > 0) this.dispatcher.kick();
     this.outbox.kick();
     const pruned = await this.relayPrune();
     if (pruned > 0) this.counters.reconciler.inc({ action: 'outbox_pruned' }, pruned);
+    const expiredKeys = await this.store.expireIdempotencyKeys(this.o.idempotencyWindowMs, batch);
+    if (expiredKeys > 0) this.counters.reconciler.inc({ action: 'idempotency_keys_expired' }, expiredKeys);
   }
 
   private lastPrune = 0;

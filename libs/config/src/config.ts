@@ -34,6 +34,7 @@ export const CONFIG_TABLE = {
   reconcileIntervalMs: ({ env: 'RECONCILE_INTERVAL_MS', kind: 'int', default: '1000', min: 50, max: 600000, description: 'Period of the reconciler sweep (due jobs, expired leases, deadlines, outbox).' }),
   claimLeaseMs: ({ env: 'CLAIM_LEASE_MS', kind: 'int', default: '30000', min: 100, max: 3600000, description: 'How long a dispatched attempt may wait for an executor to start it before it is dispatched again.' }),
   runLeaseMs: ({ env: 'RUN_LEASE_MS', kind: 'int', default: '15000', min: 100, max: 3600000, description: 'Lease of a running attempt; renewed by every executor heartbeat.' }),
+  idempotencyWindowMs: ({ env: 'IDEMPOTENCY_WINDOW_MS', kind: 'int', default: '86400000', min: 1000, max: 31536000000, description: 'How long an idempotency key returns its original job; afterwards the key may be used for a new job.' }),
   timeoutGraceMs: ({ env: 'TIMEOUT_GRACE_MS', kind: 'int', default: '5000', min: 0, max: 3600000, description: 'How long past its deadline the scheduler waits for the executor before it times an attempt out itself.' }),
   heartbeatIntervalMs: ({ env: 'HEARTBEAT_INTERVAL_MS', kind: 'int', default: '2000', min: 50, max: 600000, description: 'Executor heartbeat period.' }),
   workerLostAfterMissed: ({ env: 'WORKER_LOST_AFTER_MISSED', kind: 'int', default: '3', min: 1, max: 1000, description: 'Missed heartbeats after which the registry declares a worker lost and its attempts are requeued.' }),

@@ -27,6 +27,8 @@ export interface JobStoreOptions {
   claimLeaseMs: number;
   /** Lease of a running attempt; executor heartbeats renew it. */
   runLeaseMs: number;
+  /** How long an idempotency key returns its job (default 24 h). */
+  idempotencyWindowMs?: number;
 }
 
 export type ApplyResult =
@@ -132,8 +134,32 @@ export class JobStore {
     }
   }
 
-  private findByIdempotencyKey(queue: string, key: string): Promise<Job | null> {
-    return this.db.job.findUnique({ where: { queue_idempotencyKey: { queue, idempotencyKey: key } } });
+  /**
+   * The job holding an idempotency key within its window. A holder older than the window gives
+   * the key up here (the reconciler also clears expired keys in bulk), so it can be used again.
+   */
+  private async findByIdempotencyKey(queue: string, key: string): Promise<Job | null> {
+    const holder = await this.db.job.findUnique({ where: { queue_idempotencyKey: { queue, idempotencyKey: key } } });
+    if (!holder) return null;
+    if (Date.now() - holder.createdAt.getTime() <= this.windowMs) return holder;
+    await this.db.job.updateMany({ where: { id: holder.id, idempotencyKey: key }, data: { idempotencyKey: null, requestHash: null } });
+    return null;
+  }
+
+  private get windowMs(): number {
+    return this.options.idempotencyWindowMs ?? 86_400_000;
+  }
+
+  /** Frees the idempotency keys of jobs older than `windowMs`; returns how many. */
+  async expireIdempotencyKeys(windowMs: number, limit: number): Promise<number> {
+    return this.db.$executeRaw`
+      UPDATE jobs SET idempotency_key = NULL, request_hash = NULL
+      WHERE id IN (
+        SELECT id FROM jobs
+        WHERE idempotency_key IS NOT NULL
+          AND created_at < now() - (${windowMs}::bigint * interval '1 millisecond')
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)`;
   }
 
   private replayOf(existing: Job, bodyHash: string): Job {

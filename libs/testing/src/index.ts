@@ -1,2 +1,3 @@
 export * from './harness';
 export * from './processes';
+export * from './nats-server';

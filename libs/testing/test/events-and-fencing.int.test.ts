@@ -93,4 +93,34 @@ describe('the lifecycle emits one event per transition and refuses stale reports
     expect(after.attempts).toHaveLength(1);
     expect(typesOf(job.id).filter((t) => t === 'completed')).toHaveLength(1);
   });
+
+  it('ignores a flood of duplicated and stale reports for 200 jobs: no state changes twice', async () => {
+    const jobs = await Promise.all(Array.from({ length: 200 }, (_, i) => client.submit({ backend: 'mock', queue: 'flood', payload: { output: i } })));
+    const done = await Promise.all(jobs.map((j) => client.waitForTerminal(j.id)));
+    expect(done.every((j) => j.status === 'COMPLETED')).toBe(true);
+    const count = async () => (await scheduler.scheduler.counters.dropped.get()).values.reduce((s, x) => s + x.value, 0);
+    const before = await count();
+    const at = new Date().toISOString();
+    // For every job: its started and completed reports again (as a redelivery would bring them),
+    // a late failure of its attempt, and a report of an attempt that never was.
+    await Promise.all(
+      done.flatMap((j) => {
+        const base = { jobId: j.id, workerId: j.workerId!, at };
+        const publish = (report: object, tag: string) => bus.js.publish(`${infra.prefix}.report.${j.id}`, encodeJson(report), { msgID: `${j.id}:${tag}` });
+        return [
+          publish({ ...base, type: 'started', attempt: 1 }, 'flood-started'),
+          publish({ ...base, type: 'completed', attempt: 1, output: 'forged', durationMs: 1 }, 'flood-completed'),
+          publish({ ...base, type: 'failed', attempt: 1, reason: 'error', errorCode: 'late', message: 'late', retryable: true, durationMs: 1 }, 'flood-failed'),
+          publish({ ...base, type: 'completed', attempt: 2, output: 'forged', durationMs: 1 }, 'flood-ghost'),
+        ];
+      }),
+    );
+    await waitFor('800 drops to be counted', async () => (await count()) - before === 800, 30_000, 100);
+    const after = await Promise.all(done.map((j) => client.get(j.id)));
+    after.forEach((j, i) => {
+      expect(j).toMatchObject({ status: 'COMPLETED', attempt: 1, result: i, updatedAt: done[i]!.updatedAt });
+      expect(j.attempts).toHaveLength(1);
+      expect(typesOf(j.id).filter((t) => t === 'completed')).toHaveLength(1);
+    });
+  });
 });

@@ -1,0 +1,86 @@
+import { BlixardClient } from '@blixard/client';
+import { ExecutionBackend, ExecutionResult } from '@blixard/executor-sdk';
+import { connectBus, Bus } from '@blixard/messaging';
+import { createLogger } from '@blixard/telemetry';
+import { createTestInfra, TestInfra, waitFor } from '../src';
+import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+
+/** A backend that ignores its abort signal: only the scheduler's deadline can stop its attempts. */
+class StubbornBackend implements ExecutionBackend<{ ms: number }> {
+  readonly name = 'stubborn';
+  capabilities() {
+    return {};
+  }
+  validate(payload: unknown) {
+    return payload as { ms: number };
+  }
+  async execute(job: { payload: { ms: number } }): Promise<ExecutionResult> {
+    await new Promise((r) => setTimeout(r, job.payload.ms));
+    return { output: 'finished anyway' };
+  }
+}
+
+describe('the reconciler recovers what executors and NATS lose', () => {
+  let infra: TestInfra;
+  let gateway: RunningGateway;
+  let scheduler: RunningScheduler;
+  let registry: RunningRegistry;
+  const executors: RunningExecutor[] = [];
+  let client: BlixardClient;
+  let bus: Bus;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    infra = await createTestInfra('reconciler');
+    env = infra.env({ CLAIM_LEASE_MS: '1000', TIMEOUT_GRACE_MS: '200', RECONCILE_INTERVAL_MS: '100', IDEMPOTENCY_WINDOW_MS: '1500' });
+    gateway = await startGateway(env);
+    scheduler = await startScheduler(env);
+    registry = await startRegistry(env);
+    executors.push(await startExecutor(new StubbornBackend(), env));
+    client = new BlixardClient(gateway.url);
+    bus = await connectBus({ servers: [infra.natsUrl], prefix: infra.prefix, name: 'test', logger: createLogger({ service: 'test', level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    for (const e of executors) await e.stop();
+    await registry?.stop();
+    await scheduler?.stop();
+    await gateway?.stop();
+    await bus?.close();
+    await infra?.cleanup();
+  });
+
+  const reconcilerActions = async (action: string) =>
+    (await scheduler.scheduler.counters.reconciler.get()).values.filter((v) => v.labels.action === action).reduce((s, v) => s + v.value, 0);
+
+  it('times out an attempt at its deadline when the executor does not', async () => {
+    const t0 = Date.now();
+    const job = await client.submit({ backend: 'stubborn', payload: { ms: 4_000 }, timeoutMs: 300, maxAttempts: 1 });
+    const done = await client.waitForTerminal(job.id, { timeoutMs: 10_000, intervalMs: 20 });
+    expect(done).toMatchObject({ status: 'FAILED', errorCode: 'timed_out', error: 'the attempt outlived its timeout and its executor did not report' });
+    expect(done.attempts![0]).toMatchObject({ outcome: 'TIMED_OUT' });
+    expect(Date.parse(done.finishedAt!) - t0).toBeLessThan(2_000); // long before the backend returns
+    expect(await reconcilerActions('timed_out')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('dispatches an attempt again when NATS lost its dispatch', async () => {
+    // No mock executor yet: the dispatch waits in the stream, and NATS "loses" it there.
+    const job = await client.submit({ backend: 'mock', payload: { output: 'recovered' } });
+    await waitFor('the job to be claimed', async () => (await client.get(job.id)).status === 'CLAIMED');
+    await bus.jsm.streams.purge(bus.subjects.streams.dispatch, { filter: bus.subjects.dispatch('mock') });
+    executors.push(await startExecutor(new MockBackend(), env));
+    const done = await client.waitForTerminal(job.id, { timeoutMs: 15_000 });
+    expect(done).toMatchObject({ status: 'COMPLETED', result: 'recovered', attempt: 1 });
+    expect(await reconcilerActions('redispatched')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lets an idempotency key be used again once its window has passed', async () => {
+    const first = await client.submit({ backend: 'mock', payload: 1 }, { idempotencyKey: 'nightly-2026-11-27' });
+    const replay = await client.submit({ backend: 'mock', payload: 1 }, { idempotencyKey: 'nightly-2026-11-27' });
+    expect(replay.id).toBe(first.id);
+    await new Promise((r) => setTimeout(r, 1_700));
+    const fresh = await client.submit({ backend: 'mock', payload: 2 }, { idempotencyKey: 'nightly-2026-11-27' });
+    expect(fresh.id).not.toBe(first.id);
+    expect((await client.get(first.id)).idempotencyKey).toBeNull();
+  });
+});
