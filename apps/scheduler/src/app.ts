@@ -12,7 +12,7 @@ export interface RunningScheduler {
 export async function startScheduler(env: Record<string, string | undefined> = process.env): Promise<RunningScheduler> {
   const ctx = await createServiceContext(
     'scheduler',
-    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs'] as const,
+    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs', 'reportAckWaitMs'] as const,
     env,
   );
   const { config } = ctx;
@@ -28,6 +28,7 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     runLeaseMs: config.runLeaseMs,
     timeoutGraceMs: config.timeoutGraceMs,
     idempotencyWindowMs: config.idempotencyWindowMs,
+    reportAckWaitMs: config.reportAckWaitMs,
   });
 
   @Module({ imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)] })

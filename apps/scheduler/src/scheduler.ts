@@ -15,6 +15,8 @@ export interface SchedulerOptions {
   claimLeaseMs: number;
   runLeaseMs: number;
   timeoutGraceMs: number;
+  /** JetStream redelivers a report no scheduler acknowledged within this time. */
+  reportAckWaitMs: number;
   /** How long an idempotency key keeps returning its job; after that it may be used again. */
   idempotencyWindowMs: number;
   /** Concurrent report handlers (reports of one job are always applied in arrival order). */
@@ -83,7 +85,7 @@ export class Scheduler {
     const { bus } = this.o;
     const s = bus.subjects;
     await ensureStreams(bus);
-    await ensurePullConsumer(bus, s.streams.reports, s.consumers.scheduler, s.reportAll, 30_000);
+    await ensurePullConsumer(bus, s.streams.reports, s.consumers.scheduler, s.reportAll, this.o.reportAckWaitMs);
     // Wake-ups are nudges; losing one only delays work until the next interval.
     this.subs.push(
       bus.nc.subscribe(s.wakeDispatch, {

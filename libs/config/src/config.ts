@@ -43,6 +43,7 @@ export const CONFIG_TABLE = {
   executorId: ({ env: 'EXECUTOR_ID', kind: 'string', default: '', description: 'Worker id; default `<backend>-<host>-<pid>-<random>`.' }),
   drainTimeoutMs: ({ env: 'DRAIN_TIMEOUT_MS', kind: 'int', default: '30000', min: 0, max: 86400000, description: 'On SIGTERM, how long running attempts may finish before they are handed back for retry.' }),
   ackWaitMs: ({ env: 'DISPATCH_ACK_WAIT_MS', kind: 'int', default: '30000', min: 1000, max: 3600000, description: 'JetStream redelivers a dispatch no executor acknowledged within this time.' }),
+  reportAckWaitMs: ({ env: 'REPORT_ACK_WAIT_MS', kind: 'int', default: '10000', min: 500, max: 3600000, description: 'JetStream redelivers an executor report that no scheduler acknowledged within this time (a scheduler died holding it).' }),
   outputTailBytes: ({ env: 'OUTPUT_TAIL_BYTES', kind: 'int', default: '65536', min: 0, max: 16777216, description: 'Bytes of stdout and of stderr kept on each attempt (the end is kept; truncation is marked).' }),
   killGraceMs: ({ env: 'KILL_GRACE_MS', kind: 'int', default: '2000', min: 0, max: 600000, description: 'process backend: time between SIGTERM and SIGKILL to the process group on timeout or cancel.' }),
 } as const satisfies Record<string, ConfigEntry>;

@@ -61,6 +61,7 @@ export async function createTestInfra(tag: string): Promise<TestInfra> {
         CLAIM_LEASE_MS: '5000',
         TIMEOUT_GRACE_MS: '1000',
         DISPATCH_ACK_WAIT_MS: '5000',
+        REPORT_ACK_WAIT_MS: '2000',
         DRAIN_TIMEOUT_MS: '5000',
         KILL_GRACE_MS: '500',
         ...overrides,
