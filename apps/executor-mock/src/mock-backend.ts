@@ -17,12 +17,14 @@ export const mockPayloadSchema = z
     message: z.string().max(10_000).optional(),
     exitCode: z.number().int().optional(),
     output: z.unknown().optional(),
+    /** Return the parents' results (a dependent job reading what its parents made). */
+    echoParents: z.boolean().default(false),
   })
   .strict();
 export type MockPayload = z.infer<typeof mockPayloadSchema>;
 
 export class MockBackend implements ExecutionBackend<MockPayload> {
-  readonly name = 'mock';
+  readonly name: string = 'mock';
 
   capabilities() {
     return { features: ['sleep', 'fail', 'output'] };
@@ -44,6 +46,7 @@ export class MockBackend implements ExecutionBackend<MockPayload> {
         exitCode: p.exitCode ?? null,
       });
     }
+    if (p.echoParents) return { output: job.parents.map((x) => ({ jobId: x.jobId, result: x.result })) as JsonValue, exitCode: 0 };
     return { output: (p.output ?? null) as JsonValue, exitCode: p.exitCode ?? 0 };
   }
 }

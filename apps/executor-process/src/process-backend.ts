@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { OutputTail } from '@blixard/domain';
 import { ExecutionBackend, ExecutionContext, ExecutionFailure, ExecutionJob, ExecutionResult, PayloadError } from '@blixard/executor-sdk';
@@ -44,11 +47,21 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
       : Object.fromEntries(BASE_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
     const stdout = new OutputTail(ctx.outputTailBytes);
     const stderr = new OutputTail(ctx.outputTailBytes);
+    // A dependent reads its parents' results from a file (results can exceed what env holds).
+    const parentsDir = job.parents.length > 0 ? mkdtempSync(path.join(tmpdir(), 'blixard-parents-')) : null;
+    const parentsEnv: Record<string, string> = {};
+    if (parentsDir) {
+      parentsEnv.BLIXARD_PARENTS_FILE = path.join(parentsDir, 'parents.json');
+      writeFileSync(parentsEnv.BLIXARD_PARENTS_FILE, JSON.stringify(job.parents));
+    }
+    const cleanup = () => {
+      if (parentsDir) rmSync(parentsDir, { recursive: true, force: true });
+    };
 
     return new Promise<ExecutionResult>((resolve, reject) => {
       const child = spawn(command[0]!, command.slice(1), {
         cwd,
-        env: { ...baseEnv, BLIXARD_JOB_ID: job.id, BLIXARD_ATTEMPT: String(job.attempt), ...env },
+        env: { ...baseEnv, BLIXARD_JOB_ID: job.id, BLIXARD_ATTEMPT: String(job.attempt), ...parentsEnv, ...env },
         // Its own process group: a timeout or cancel signals every process the job started.
         detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -76,6 +89,7 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
       child.once('error', (err: NodeJS.ErrnoException) => {
         ctx.signal.removeEventListener('abort', onAbort);
         clearTimeout(killTimer);
+        cleanup();
         const notFound = err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'ENOTDIR';
         reject(new ExecutionFailure('spawn_failed', `could not start ${JSON.stringify(command[0])}: ${err.message}`, { retryable: !notFound }));
       });
@@ -86,6 +100,7 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
         // The job's own process ended; end anything it left behind in its group.
         signalGroup('SIGKILL');
         const finish = () => {
+          cleanup();
           const tails = { stdoutTail: stdout.toString(), stderrTail: stderr.toString() };
           if (code === 0 && !ctx.signal.aborted) {
             resolve({ exitCode: 0, output: null, ...tails });

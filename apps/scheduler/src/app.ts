@@ -12,7 +12,7 @@ export interface RunningScheduler {
 export async function startScheduler(env: Record<string, string | undefined> = process.env): Promise<RunningScheduler> {
   const ctx = await createServiceContext(
     'scheduler',
-    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs', 'reportAckWaitMs'] as const,
+    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs', 'reportAckWaitMs', 'dispatchFairness'] as const,
     env,
   );
   const { config } = ctx;
@@ -29,6 +29,7 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     timeoutGraceMs: config.timeoutGraceMs,
     idempotencyWindowMs: config.idempotencyWindowMs,
     reportAckWaitMs: config.reportAckWaitMs,
+    fairness: config.dispatchFairness,
   });
 
   @Module({ imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)] })

@@ -1,5 +1,5 @@
 import { attemptKey, DispatchMessage, ReportMessage, reportMessageSchema } from '@blixard/contracts';
-import { Db, Job, JobStore, OutboxRelay } from '@blixard/db';
+import { Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult } from '@blixard/db';
 import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, Subscription } from '@blixard/messaging';
 import { Trigger } from '@blixard/service';
 import type { Logger, Metrics } from '@blixard/telemetry';
@@ -19,6 +19,8 @@ export interface SchedulerOptions {
   reportAckWaitMs: number;
   /** How long an idempotency key keeps returning its job; after that it may be used again. */
   idempotencyWindowMs: number;
+  /** Share dispatch round-robin across fairness keys. */
+  fairness: boolean;
   /** Concurrent report handlers (reports of one job are always applied in arrival order). */
   reportConcurrency?: number;
 }
@@ -40,7 +42,10 @@ const OUTBOX_RETENTION_MS = 3_600_000;
  */
 export class Scheduler {
   readonly store: JobStore;
+  readonly dispatch: DispatchStore;
   private readonly relay: OutboxRelay;
+  /** Fires the dispatcher when the earliest SCHEDULED job becomes due (run-at precision). */
+  private dueTimer: NodeJS.Timeout | undefined;
   private readonly dispatcher: Trigger;
   private readonly reconciler: Trigger;
   private readonly outbox: Trigger;
@@ -59,6 +64,7 @@ export class Scheduler {
       runLeaseMs: o.runLeaseMs,
       idempotencyWindowMs: o.idempotencyWindowMs,
     });
+    this.dispatch = new DispatchStore(o.db, { subjects: s, source: '/blixard/scheduler', claimLeaseMs: o.claimLeaseMs, fairness: o.fairness });
     this.relay = new OutboxRelay(o.db, async (subject, event, messageId) => {
       await o.bus.js.publish(subject, encodeJson(event), { msgID: messageId, timeout: 5_000 });
     });
@@ -120,6 +126,7 @@ export class Scheduler {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.dueTimer);
     for (const sub of this.subs) sub.unsubscribe();
     await this.reports?.stop();
     await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop()]);
@@ -127,14 +134,31 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- dispatch
 
-  /** One round: due → ready, ready → claimed → published. True when a full batch was claimed. */
+  /**
+   * One round: due → ready, settled dependencies → released or cancelled, then ready → claimed →
+   * published, as far as capacity, limits and fairness allow. True when more may be waiting.
+   */
   private async dispatchRound(): Promise<boolean> {
-    await this.store.promoteDue(this.o.dispatchBatchSize);
-    const jobs = await this.store.claimReady(this.o.dispatchBatchSize);
-    if (jobs.length === 0) return false;
-    this.outbox.kick();
-    await Promise.all(jobs.map((job) => this.publishDispatch(job)));
-    return jobs.length === this.o.dispatchBatchSize;
+    const promoted = await this.store.promoteDue(this.o.dispatchBatchSize);
+    const resolved = await this.store.resolveBlocked(this.o.dispatchBatchSize);
+    const batch = await this.dispatch.claimForDispatch(this.o.dispatchBatchSize);
+    if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
+    await Promise.all(batch.jobs.map((job) => this.publishDispatch(job, false, batch.parents.get(job.id))));
+    await this.armDueTimer();
+    return batch.more || promoted === this.o.dispatchBatchSize || resolved === this.o.dispatchBatchSize;
+  }
+
+  /** Sets a timer for the earliest SCHEDULED run-at, so delayed jobs and retries start on time. */
+  private async armDueTimer(): Promise<void> {
+    const at = await this.dispatch.nextRunAt();
+    clearTimeout(this.dueTimer);
+    if (!at) return;
+    const wait = at.getTime() - Date.now();
+    if (wait <= 0) {
+      this.dispatcher.kick();
+      return;
+    }
+    if (wait < this.o.dispatchIntervalMs) this.dueTimer = setTimeout(() => this.dispatcher.kick(), wait);
   }
 
   /**
@@ -143,7 +167,7 @@ export class Scheduler {
    * the first id in its duplicate window after losing the message itself. Executors run an
    * attempt at most once each, and fencing by attempt number drops the reports of any duplicate.
    */
-  private async publishDispatch(job: Job, redispatch = false): Promise<void> {
+  private async publishDispatch(job: Job, redispatch = false, parents: ParentResult[] = []): Promise<void> {
     const s = this.o.bus.subjects;
     const message: DispatchMessage = {
       jobId: job.id,
@@ -155,6 +179,7 @@ export class Scheduler {
       labels: job.labels as Record<string, string>,
       maxAttempts: job.maxAttempts,
       dispatchedAt: (job.dispatchedAt ?? new Date()).toISOString(),
+      parents,
     };
     try {
       const msgID = redispatch ? `${attemptKey(job.id, job.attempt)}:re:${Date.now()}` : attemptKey(job.id, job.attempt);
@@ -240,9 +265,10 @@ export class Scheduler {
       this.o.logger.info({ jobId: job.id, attempt: job.attempt, status: job.status, reason: job.errorCode }, 'recovered an abandoned attempt');
     }
     const stale = await this.store.reclaimStaleClaims(batch);
+    const parents = await this.store.parentsOf(stale.map((j) => j.id));
     for (const job of stale) {
       this.counters.reconciler.inc({ action: 'redispatched' });
-      await this.publishDispatch(job, true);
+      await this.publishDispatch(job, true, parents.get(job.id));
     }
     if (overdue.length > 0) this.dispatcher.kick();
     this.outbox.kick();

@@ -43,6 +43,12 @@ export interface JobView {
   dispatchedAt: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  concurrencyKey: string | null;
+  fairnessKey: string;
+  onParentFailure: 'cancel' | 'run';
+  scheduleId: string | null;
+  /** Parents this job waits for (BLOCKED until they complete). */
+  dependsOn?: string[];
   attempts?: JobAttemptView[];
 }
 

@@ -19,6 +19,8 @@ export const dispatchMessageSchema = z.object({
   labels: z.record(z.string(), z.string()),
   maxAttempts: z.number().int().positive(),
   dispatchedAt: z.string(),
+  /** The parents of a dependent job, with their results. */
+  parents: z.array(z.object({ jobId: z.string(), status: z.string(), result: z.unknown() })).default([]),
 });
 export type DispatchMessage = z.infer<typeof dispatchMessageSchema>;
 

@@ -5,3 +5,5 @@ export * from './job-store';
 export * from './job-queries';
 export * from './outbox';
 export * from './worker-store';
+export * from './dispatch-store';
+export * from './outbox-rows';

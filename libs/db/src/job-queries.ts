@@ -18,7 +18,7 @@ export class JobQueries {
   constructor(private readonly db: Db) {}
 
   async get(id: string): Promise<JobView | null> {
-    const job = await this.db.job.findUnique({ where: { id }, include: { attempts: true } });
+    const job = await this.db.job.findUnique({ where: { id }, include: { attempts: true, parents: { select: { parentId: true } } } });
     return job ? toJobView(job) : null;
   }
 

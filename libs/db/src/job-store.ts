@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { CompletedReport, FailedReport, StartedReport, Subjects } from '@blixard/contracts';
-import { jobEvent } from '@blixard/contracts';
 import {
   AttemptFailure,
   canTransition,
@@ -15,9 +14,11 @@ import {
   resolveBackoff,
   transition,
   BackoffPolicy,
+  ValidationError,
 } from '@blixard/domain';
 import { Prisma, type Db, type Job, type Tx } from './prisma';
-import { toJobEventData } from './views';
+import { jobEventRow } from './outbox-rows';
+import { loadParents, ParentResult } from './dispatch-store';
 
 export interface JobStoreOptions {
   subjects: Subjects;
@@ -100,29 +101,8 @@ export class JobStore {
       const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
       if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
     }
-    const status = transition(null, 'created', initialStatus(submission, now));
     try {
-      const job = await this.db.$transaction(async (tx) => {
-        const job = await tx.job.create({
-          data: {
-            id: newJobId(),
-            queue: submission.queue,
-            backend: submission.backend,
-            payload: submission.payload as Prisma.InputJsonValue,
-            status,
-            priority: submission.priority,
-            labels: submission.labels,
-            maxAttempts: submission.maxAttempts,
-            timeoutMs: submission.timeoutMs,
-            backoff: { ...submission.backoff },
-            idempotencyKey: submission.idempotencyKey,
-            requestHash: submission.idempotencyKey === null ? null : bodyHash,
-            ...(submission.runAt ? { runAt: submission.runAt } : {}),
-          },
-        });
-        await this.emit(tx, 'created', job, null);
-        return job;
-      });
+      const job = await this.db.$transaction((tx) => this.insertJob(tx, submission, bodyHash, now));
       return { job, created: true };
     } catch (err) {
       // Two submissions with one key raced; the loser returns the winner's job.
@@ -135,9 +115,90 @@ export class JobStore {
   }
 
   /**
-   * The job holding an idempotency key within its window. A holder older than the window gives
-   * the key up here (the reconciler also clears expired keys in bulk), so it can be used again.
+   * Inserts a job, its dependency edges and its `created` event within `tx`. Parents must exist
+   * (a missing one is a 400), so every edge points to an older job: cycles cannot be built.
    */
+  async insertJob(tx: Tx, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } = {}): Promise<Job> {
+    if (submission.dependsOn.length > 0) {
+      // FOR SHARE: a parent cannot finish while its new dependent is being written, so the
+      // resolver that runs after its transition sees this dependent.
+      const found = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM jobs WHERE id = ANY(${submission.dependsOn}::uuid[]) FOR SHARE`;
+      const known = new Set(found.map((r) => r.id));
+      const missing = submission.dependsOn.map((id, i) => ({ id, i })).filter(({ id }) => !known.has(id));
+      if (missing.length > 0) {
+        throw new ValidationError(missing.map(({ id, i }) => ({ field: `dependsOn[${i}]`, message: `job ${id} does not exist` })));
+      }
+    }
+    const status = transition(null, 'created', initialStatus(submission, now));
+    const job = await tx.job.create({
+      data: {
+        id: newJobId(),
+        queue: submission.queue,
+        backend: submission.backend,
+        payload: submission.payload as Prisma.InputJsonValue,
+        status,
+        priority: submission.priority,
+        labels: submission.labels,
+        maxAttempts: submission.maxAttempts,
+        timeoutMs: submission.timeoutMs,
+        backoff: { ...submission.backoff },
+        idempotencyKey: submission.idempotencyKey,
+        requestHash: submission.idempotencyKey === null ? null : bodyHash,
+        concurrencyKey: submission.concurrencyKey,
+        fairnessKey: submission.fairnessKey,
+        onParentFailure: submission.onParentFailure,
+        scheduleId: extra.scheduleId ?? null,
+        ...(submission.runAt ? { runAt: submission.runAt } : {}),
+      },
+    });
+    if (submission.dependsOn.length > 0) {
+      await tx.jobDependency.createMany({ data: submission.dependsOn.map((parentId) => ({ childId: job.id, parentId })) });
+    }
+    await this.emit(tx, 'created', job, null);
+    return job;
+  }
+
+  /**
+   * Moves BLOCKED jobs whose parents have settled: all completed → released (PENDING); a parent
+   * FAILED or CANCELLED → cancelled, or with `onParentFailure: "run"` released once every parent
+   * has ended. Cancelling cascades: the next pass sees the cancelled job as a failed parent.
+   * Returns how many jobs it moved.
+   */
+  async resolveBlocked(limit: number): Promise<number> {
+    const settled = await this.db.$queryRaw<{ id: string; on_parent_failure: string; all_completed: boolean; any_failed: boolean; all_ended: boolean; failed_parent: string | null }[]>`
+      SELECT c.id, c.on_parent_failure,
+             bool_and(p.status = 'COMPLETED') AS all_completed,
+             bool_or(p.status IN ('FAILED', 'CANCELLED')) AS any_failed,
+             bool_and(p.status IN ('COMPLETED', 'FAILED', 'CANCELLED')) AS all_ended,
+             min(CASE WHEN p.status IN ('FAILED', 'CANCELLED') THEN p.id::text END) AS failed_parent
+      FROM jobs c
+      JOIN job_dependencies d ON d.child_id = c.id
+      JOIN jobs p ON p.id = d.parent_id
+      WHERE c.status = 'BLOCKED'
+      GROUP BY c.id, c.on_parent_failure
+      HAVING bool_and(p.status = 'COMPLETED') OR bool_or(p.status IN ('FAILED', 'CANCELLED'))
+      LIMIT ${limit}`;
+    let moved = 0;
+    for (const r of settled) {
+      const release = r.all_completed || (r.on_parent_failure === 'run' && r.all_ended);
+      const cancel = !release && r.any_failed && r.on_parent_failure !== 'run';
+      if (!release && !cancel) continue;
+      const done = await this.db.$transaction(async (tx) => {
+        const cur = await this.lock(tx, r.id, true);
+        if (!cur || cur.status !== 'BLOCKED') return false;
+        if (release) {
+          const job = await tx.job.update({ where: { id: cur.id }, data: { status: transition(cur.status, 'released'), updatedAt: cur.now } });
+          await this.emit(tx, 'released', job, cur.status);
+        } else {
+          await this.finishCancelled(tx, cur, `parent ${r.failed_parent} did not complete`, {}, 'parent_failed');
+        }
+        return true;
+      });
+      if (done) moved++;
+    }
+    return moved;
+  }
+
   private async findByIdempotencyKey(queue: string, key: string): Promise<Job | null> {
     const holder = await this.db.job.findUnique({ where: { queue_idempotencyKey: { queue, idempotencyKey: key } } });
     if (!holder) return null;
@@ -173,41 +234,6 @@ export class JobStore {
   }
 
   // ---------------------------------------------------------------- dispatch
-
-  /**
-   * Claims up to `limit` ready jobs for dispatch: PENDING → CLAIMED with the next attempt number,
-   * a claim lease, an attempt row and a `claimed` event each. `FOR UPDATE SKIP LOCKED` lets any
-   * number of schedulers claim at once without ever taking the same job; the attempt number in
-   * the dispatch message id (`<jobId>:<attempt>`) fences everything that follows.
-   */
-  async claimReady(limit: number): Promise<Job[]> {
-    return this.db.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<{ id: string }[]>`
-        WITH next AS (
-          SELECT id FROM jobs
-          WHERE status = 'PENDING'
-          ORDER BY priority DESC, created_at, id
-          LIMIT ${limit}
-          FOR UPDATE SKIP LOCKED
-        )
-        UPDATE jobs j
-        SET status = 'CLAIMED', attempt = j.attempt + 1, worker_id = NULL, deadline_at = NULL,
-            lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'),
-            dispatched_at = now(), updated_at = now()
-        FROM next WHERE j.id = next.id
-        RETURNING j.id`;
-      if (rows.length === 0) return [];
-      const jobs = await tx.job.findMany({
-        where: { id: { in: rows.map((r) => r.id) } },
-        orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }],
-      });
-      await tx.jobAttempt.createMany({
-        data: jobs.map((j) => ({ jobId: j.id, attempt: j.attempt, claimedAt: j.dispatchedAt ?? undefined })),
-      });
-      await tx.outboxEvent.createMany({ data: jobs.map((j) => this.eventRow('claimed', j, 'PENDING')) });
-      return jobs;
-    });
-  }
 
   /**
    * Promotes SCHEDULED jobs whose run-at has passed (delays and retry backoffs) to PENDING.
@@ -422,6 +448,11 @@ export class JobStore {
     return this.db.job.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
   }
 
+  /** Each dependent's parents with their results (for dispatching it again). */
+  parentsOf(childIds: string[]): Promise<Map<string, ParentResult[]>> {
+    return loadParents(this.db, childIds);
+  }
+
   // ---------------------------------------------------------------- API actions
 
   /**
@@ -429,17 +460,19 @@ export class JobStore {
    * worker the caller then tells to stop (`notify`): any report it sends later is stale.
    * A finished job cannot be cancelled (409).
    */
-  async cancel(id: string): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
-    return this.db.$transaction(async (tx) => {
-      const cur = await this.lock(tx, id);
-      if (!cur) throw new NotFoundError('job', id);
-      if (!canTransition(cur.status, 'cancelled')) {
-        throw new ConflictError('invalid_transition', `job ${id} is ${cur.status} and cannot be cancelled`);
-      }
-      const notify = cur.status === 'RUNNING' && cur.workerId ? { workerId: cur.workerId, attempt: cur.attempt } : null;
-      const job = await this.finishCancelled(tx, cur, 'cancelled on request', { workerId: cur.workerId });
-      return { job, notify };
-    });
+  async cancel(id: string, reason = 'cancelled on request'): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
+    return this.db.$transaction((tx) => this.cancelInTx(tx, id, reason));
+  }
+
+  async cancelInTx(tx: Tx, id: string, reason: string): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
+    const cur = await this.lock(tx, id);
+    if (!cur) throw new NotFoundError('job', id);
+    if (!canTransition(cur.status, 'cancelled')) {
+      throw new ConflictError('invalid_transition', `job ${id} is ${cur.status} and cannot be cancelled`);
+    }
+    const notify = cur.status === 'RUNNING' && cur.workerId ? { workerId: cur.workerId, attempt: cur.attempt } : null;
+    const job = await this.finishCancelled(tx, cur, reason, { workerId: cur.workerId });
+    return { job, notify };
   }
 
   /**
@@ -522,13 +555,13 @@ export class JobStore {
     return job;
   }
 
-  private async finishCancelled(tx: Tx, cur: LockedJob, message: string, details: AttemptDetails): Promise<Job> {
+  private async finishCancelled(tx: Tx, cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Promise<Job> {
     const job = await tx.job.update({
       where: { id: cur.id },
       data: {
         status: transition(cur.status, 'cancelled'),
         error: message,
-        errorCode: 'cancelled',
+        errorCode: code,
         leaseExpiresAt: null,
         deadlineAt: null,
         finishedAt: cur.now,
@@ -591,8 +624,7 @@ export class JobStore {
   }
 
   private eventRow(name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false) {
-    const event = jobEvent(name, toJobEventData(job, previous, withResult), this.options.source, job.updatedAt);
-    return { subject: this.options.subjects.event('job', name), event: event as unknown as Prisma.InputJsonValue };
+    return jobEventRow(this.options.subjects, this.options.source, name, job, previous, withResult);
   }
 
   private async emit(tx: Tx, name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false): Promise<void> {

@@ -21,7 +21,7 @@ export function toAttemptView(a: JobAttempt): JobAttemptView {
   };
 }
 
-export function toJobView(job: Job & { attempts?: JobAttempt[] }): JobView {
+export function toJobView(job: Job & { attempts?: JobAttempt[]; parents?: { parentId: string }[] }): JobView {
   const view: JobView = {
     id: job.id,
     queue: job.queue,
@@ -49,7 +49,12 @@ export function toJobView(job: Job & { attempts?: JobAttempt[] }): JobView {
     dispatchedAt: iso(job.dispatchedAt),
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),
+    concurrencyKey: job.concurrencyKey,
+    fairnessKey: job.fairnessKey,
+    onParentFailure: job.onParentFailure as 'cancel' | 'run',
+    scheduleId: job.scheduleId,
   };
+  if (job.parents) view.dependsOn = job.parents.map((p) => p.parentId);
   if (job.attempts) view.attempts = job.attempts.sort((a, b) => a.attempt - b.attempt).map(toAttemptView);
   return view;
 }

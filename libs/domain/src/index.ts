@@ -5,3 +5,5 @@ export * from './validation';
 export * from './submission';
 export * from './ids';
 export * from './output';
+export * from './dispatch-plan';
+export * from './schedule';

@@ -51,6 +51,10 @@ describe('validateSubmission', () => {
         backoff: { type: 'exponential', baseMs: 1_000, maxMs: 300_000, jitter: 0.2 },
         idempotencyKey: null,
         runAt: null,
+        concurrencyKey: null,
+        fairnessKey: 'default',
+        dependsOn: [],
+        onParentFailure: 'cancel',
       });
     });
 
@@ -73,8 +77,11 @@ describe('validateSubmission', () => {
       backoff: { type: 'fixed', baseMs: 500, maxMs: 10_000, jitter: 0 },
       idempotencyKey: 'order-42',
       runAt,
+      concurrencyKey: 'customer-7',
+      fairnessKey: 'tenant-a',
+      onParentFailure: 'run',
     };
-    expect(validateSubmission(input, [], NOW)).toEqual({ ...input, runAt: new Date(runAt) });
+    expect(validateSubmission(input, [], NOW)).toEqual({ ...input, runAt: new Date(runAt), dependsOn: [] });
   });
 
   it('completes a partial backoff policy with the defaults', () => {
@@ -199,6 +206,10 @@ describe('validateSubmission', () => {
         'idempotencyKey',
         'runAt',
         'delayMs',
+        'concurrencyKey',
+        'fairnessKey',
+        'dependsOn',
+        'onParentFailure',
       ]);
     });
 
@@ -433,5 +444,33 @@ describe('initialStatus', () => {
   it('judges against the current time when no now is given', () => {
     expect(initialStatus({ runAt: new Date(Date.now() + 60_000) })).toBe('SCHEDULED');
     expect(initialStatus({ runAt: new Date(Date.now() - 60_000) })).toBe('PENDING');
+  });
+});
+
+describe('dependencies and keys', () => {
+  const parent = '0190d5a8-0000-7000-8000-000000000001';
+
+  it('starts a job with parents BLOCKED and keeps its parents', () => {
+    const sub = validateSubmission({ backend: 'mock', payload: 1, dependsOn: [parent.toUpperCase()], onParentFailure: 'run' });
+    expect(sub).toMatchObject({ dependsOn: [parent], onParentFailure: 'run' });
+    expect(initialStatus(sub)).toBe('BLOCKED');
+  });
+
+  it('refuses malformed, repeated or too many parents, and parents with a run-at', () => {
+    const errors = (input: object) => {
+      try {
+        validateSubmission({ backend: 'mock', payload: 1, ...input });
+        return [];
+      } catch (err) {
+        return (err as ValidationError).errors.map((e) => e.field);
+      }
+    };
+    expect(errors({ dependsOn: ['nope', parent] })).toEqual(['dependsOn[0]']);
+    expect(errors({ dependsOn: [parent, parent] })).toEqual(['dependsOn']);
+    expect(errors({ dependsOn: [] })).toEqual(['dependsOn']);
+    expect(errors({ dependsOn: Array.from({ length: 101 }, () => parent) })).toEqual(['dependsOn']);
+    expect(errors({ dependsOn: [parent], delayMs: 10 })).toEqual(['dependsOn']);
+    expect(errors({ onParentFailure: 'ignore' })).toEqual(['onParentFailure']);
+    expect(errors({ concurrencyKey: '', fairnessKey: 7 })).toEqual(['concurrencyKey', 'fairnessKey']);
   });
 });

@@ -12,6 +12,7 @@ import {
   Validator,
 } from './validation';
 import type { JobStatus } from './lifecycle';
+import { UUID_PATTERN } from './ids';
 
 /** What a client sends to submit a job (`POST /v1/jobs`), before validation. */
 export interface JobSubmissionInput {
@@ -26,6 +27,10 @@ export interface JobSubmissionInput {
   idempotencyKey?: unknown;
   runAt?: unknown;
   delayMs?: unknown;
+  concurrencyKey?: unknown;
+  fairnessKey?: unknown;
+  dependsOn?: unknown;
+  onParentFailure?: unknown;
 }
 
 /** A validated submission with every default applied. */
@@ -41,6 +46,14 @@ export interface JobSubmission {
   idempotencyKey: string | null;
   /** When the job becomes ready; null: now. */
   runAt: Date | null;
+  /** Jobs of one key share the queue's per-key limits. */
+  concurrencyKey: string | null;
+  /** Dispatch shares capacity round-robin across these keys (default: the tenant, or "default"). */
+  fairnessKey: string;
+  /** Parents that must complete first; the job waits BLOCKED until then. */
+  dependsOn: string[];
+  /** When a parent ends FAILED or CANCELLED: cancel this job, or run it anyway. */
+  onParentFailure: 'cancel' | 'run';
 }
 
 export const SUBMISSION_FIELDS = [
@@ -55,6 +68,10 @@ export const SUBMISSION_FIELDS = [
   'idempotencyKey',
   'runAt',
   'delayMs',
+  'concurrencyKey',
+  'fairnessKey',
+  'dependsOn',
+  'onParentFailure',
 ] as const;
 
 export const LIMITS = {
@@ -63,6 +80,8 @@ export const LIMITS = {
   timeoutMs: { min: 1, max: 7 * 24 * 3_600_000 },
   delayMs: { min: 0, max: 366 * 24 * 3_600_000 },
   idempotencyKeyLength: 255,
+  keyLength: 200,
+  maxParents: 100,
 } as const;
 
 const backoffRules: Validator<JobSubmissionInput> = ({ backoff }) => {
@@ -94,6 +113,35 @@ const schedulingRules: Validator<JobSubmissionInput> = ({ runAt, delayMs }) => {
   return errors;
 };
 
+const keyRule =
+  (field: 'concurrencyKey' | 'fairnessKey'): Validator<JobSubmissionInput> =>
+  (input) => {
+    const v = input[field];
+    return v === undefined || (typeof v === 'string' && v.length > 0 && v.length <= LIMITS.keyLength)
+      ? []
+      : [{ field, message: `must be a string of 1-${LIMITS.keyLength} characters` }];
+  };
+
+const dependencyRules: Validator<JobSubmissionInput> = ({ dependsOn, onParentFailure, runAt, delayMs }) => {
+  const errors: FieldError[] = [];
+  if (onParentFailure !== undefined && onParentFailure !== 'cancel' && onParentFailure !== 'run') {
+    errors.push({ field: 'onParentFailure', message: 'must be "cancel" or "run"' });
+  }
+  if (dependsOn === undefined) return errors;
+  if (!Array.isArray(dependsOn) || dependsOn.length === 0 || dependsOn.length > LIMITS.maxParents) {
+    errors.push({ field: 'dependsOn', message: `must be a list of 1-${LIMITS.maxParents} job ids` });
+    return errors;
+  }
+  dependsOn.forEach((id, i) => {
+    if (typeof id !== 'string' || !UUID_PATTERN.test(id)) errors.push({ field: `dependsOn[${i}]`, message: 'is not a job id' });
+  });
+  if (new Set(dependsOn).size !== dependsOn.length) errors.push({ field: 'dependsOn', message: 'lists a job twice' });
+  if (runAt !== undefined || delayMs !== undefined) {
+    errors.push({ field: 'dependsOn', message: 'cannot be combined with runAt or delayMs: a dependent runs when its parents complete' });
+  }
+  return errors;
+};
+
 /** The built-in rules for a submission. Extend with your own validators via `validateSubmission`. */
 export const SUBMISSION_VALIDATORS: readonly Validator<JobSubmissionInput>[] = [
   (input) => onlyKnownFields('', input as Record<string, unknown>, SUBMISSION_FIELDS),
@@ -114,6 +162,9 @@ export const SUBMISSION_VALIDATORS: readonly Validator<JobSubmissionInput>[] = [
       ? []
       : [{ field: 'idempotencyKey', message: `must be a string of 1-${LIMITS.idempotencyKeyLength} characters` }],
   schedulingRules,
+  keyRule('concurrencyKey'),
+  keyRule('fairnessKey'),
+  dependencyRules,
 ];
 
 /**
@@ -147,10 +198,15 @@ export function validateSubmission(
     backoff: resolveBackoff(body.backoff as Partial<BackoffPolicy> | undefined),
     idempotencyKey: (body.idempotencyKey as string | undefined) ?? null,
     runAt,
+    concurrencyKey: (body.concurrencyKey as string | undefined) ?? null,
+    fairnessKey: (body.fairnessKey as string | undefined) ?? 'default',
+    dependsOn: ((body.dependsOn as string[] | undefined) ?? []).map((id) => id.toLowerCase()),
+    onParentFailure: (body.onParentFailure as 'cancel' | 'run' | undefined) ?? 'cancel',
   };
 }
 
 /** The status a new job starts in. */
-export function initialStatus(submission: Pick<JobSubmission, 'runAt'>, now: Date = new Date()): JobStatus {
+export function initialStatus(submission: Pick<JobSubmission, 'runAt'> & Partial<Pick<JobSubmission, 'dependsOn'>>, now: Date = new Date()): JobStatus {
+  if (submission.dependsOn && submission.dependsOn.length > 0) return 'BLOCKED';
   return submission.runAt !== null && submission.runAt.getTime() > now.getTime() ? 'SCHEDULED' : 'PENDING';
 }

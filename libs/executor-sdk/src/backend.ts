@@ -33,6 +33,8 @@ export interface ExecutionJob<P> {
   labels: Record<string, string>;
   timeoutMs: number | null;
   payload: P;
+  /** For a job with dependencies: its parents, with their status and result. */
+  parents: { jobId: string; status: string; result: unknown }[];
 }
 
 /** Why the runtime aborted an attempt; `ctx.signal.reason` is one of these. */

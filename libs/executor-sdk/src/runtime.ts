@@ -147,7 +147,7 @@ export class ExecutorRuntime {
     try {
       const payload = backend.validate(d.payload);
       result = await backend.execute(
-        { id: d.jobId, attempt: d.attempt, maxAttempts: d.maxAttempts, queue: d.queue, labels: d.labels, timeoutMs: d.timeoutMs, payload },
+        { id: d.jobId, attempt: d.attempt, maxAttempts: d.maxAttempts, queue: d.queue, labels: d.labels, timeoutMs: d.timeoutMs, payload, parents: d.parents.map((x) => ({ jobId: x.jobId, status: x.status, result: x.result ?? null })) },
         { workerId, attempt: d.attempt, signal: controller.signal, outputTailBytes: this.o.outputTailBytes, killGraceMs: this.o.killGraceMs },
       );
     } catch (err) {

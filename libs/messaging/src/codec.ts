@@ -11,7 +11,7 @@ export function encodeJson(value: unknown): Uint8Array {
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Parses a message body with its schema; never throws (a bad message is rejected, not a crash). */
-export function decodeJson<T>(data: Uint8Array, schema: z.ZodType<T>): Decoded<T> {
+export function decodeJson<T>(data: Uint8Array, schema: z.ZodType<T, z.ZodTypeDef, unknown>): Decoded<T> {
   let raw: unknown;
   try {
     raw = JSON.parse(decoder.decode(data));

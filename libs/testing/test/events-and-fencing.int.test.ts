@@ -3,12 +3,13 @@ import type { CloudEvent, JobEventData } from '@blixard/contracts';
 import { connectBus, encodeJson, Bus } from '@blixard/messaging';
 import { createLogger } from '@blixard/telemetry';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { MockBackend, RunningExecutor, RunningGateway, RunningScheduler, startExecutor, startGateway, startScheduler } from './stack';
+import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
 
 describe('the lifecycle emits one event per transition and refuses stale reports', () => {
   let infra: TestInfra;
   let gateway: RunningGateway;
   let scheduler: RunningScheduler;
+  let registry: RunningRegistry;
   let executor: RunningExecutor;
   let client: BlixardClient;
   let bus: Bus;
@@ -23,12 +24,14 @@ describe('the lifecycle emits one event per transition and refuses stale reports
     });
     gateway = await startGateway(env);
     scheduler = await startScheduler(env);
+    registry = await startRegistry(env);
     executor = await startExecutor(new MockBackend(), env);
     client = new BlixardClient(gateway.url);
   });
 
   afterAll(async () => {
     await executor?.stop();
+    await registry?.stop();
     await scheduler?.stop();
     await gateway?.stop();
     await bus?.close();

@@ -1,6 +1,6 @@
 import { BlixardClient } from '@blixard/client';
 import { ExecutionBackend, ExecutionResult } from '@blixard/executor-sdk';
-import { connectBus, Bus } from '@blixard/messaging';
+import { connectBus, Bus, encodeJson } from '@blixard/messaging';
 import { createLogger } from '@blixard/telemetry';
 import { createTestInfra, TestInfra, waitFor } from '../src';
 import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
@@ -18,6 +18,10 @@ class StubbornBackend implements ExecutionBackend<{ ms: number }> {
     await new Promise((r) => setTimeout(r, job.payload.ms));
     return { output: 'finished anyway' };
   }
+}
+
+class LostMockBackend extends MockBackend {
+  override readonly name = 'lostmock';
 }
 
 describe('the reconciler recovers what executors and NATS lose', () => {
@@ -64,11 +68,14 @@ describe('the reconciler recovers what executors and NATS lose', () => {
   });
 
   it('dispatches an attempt again when NATS lost its dispatch', async () => {
-    // No mock executor yet: the dispatch waits in the stream, and NATS "loses" it there.
-    const job = await client.submit({ backend: 'mock', payload: { output: 'recovered' } });
+    // A worker announces capacity for `lostmock` but never pulls: the dispatch waits in the
+    // stream, where NATS "loses" it. Then a real executor comes.
+    const heartbeat = { workerId: 'phantom-1', backend: 'lostmock', host: 'nowhere', version: 'test', labels: {}, capacity: { slots: 1 }, concurrency: 1, status: 'ONLINE', running: [], at: new Date().toISOString() };
+    await bus.nc.request(bus.subjects.heartbeat, encodeJson(heartbeat), { timeout: 5_000 });
+    const job = await client.submit({ backend: 'lostmock', payload: { output: 'recovered' } });
     await waitFor('the job to be claimed', async () => (await client.get(job.id)).status === 'CLAIMED');
-    await bus.jsm.streams.purge(bus.subjects.streams.dispatch, { filter: bus.subjects.dispatch('mock') });
-    executors.push(await startExecutor(new MockBackend(), env));
+    await bus.jsm.streams.purge(bus.subjects.streams.dispatch, { filter: bus.subjects.dispatch('lostmock') });
+    executors.push(await startExecutor(new LostMockBackend(), env));
     const done = await client.waitForTerminal(job.id, { timeoutMs: 15_000 });
     expect(done).toMatchObject({ status: 'COMPLETED', result: 'recovered', attempt: 1 });
     expect(await reconcilerActions('redispatched')).toBeGreaterThanOrEqual(1);

@@ -1,12 +1,13 @@
 import { createPrisma, JobStore, requestHash } from '@blixard/db';
 import { subjects, validateSubmission } from './deps';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { MockBackend, RunningExecutor, RunningScheduler, startExecutor, startScheduler } from './stack';
+import { MockBackend, RunningExecutor, RunningRegistry, RunningScheduler, startExecutor, startRegistry, startScheduler } from './stack';
 
 describe('two schedulers over one database', () => {
   let infra: TestInfra;
   const schedulers: RunningScheduler[] = [];
   let executor: RunningExecutor;
+  let registry: RunningRegistry;
 
   beforeAll(async () => {
     infra = await createTestInfra('two_sched');
@@ -14,6 +15,7 @@ describe('two schedulers over one database', () => {
 
   afterAll(async () => {
     await executor?.stop();
+    await registry?.stop();
     for (const s of schedulers) await s.stop();
     await infra?.cleanup();
   });
@@ -33,6 +35,7 @@ describe('two schedulers over one database', () => {
     }
     const [a, b] = await Promise.all([startScheduler(env), startScheduler(env)]);
     schedulers.push(a!, b!);
+    registry = await startRegistry(env);
     executor = await startExecutor(new MockBackend(), env);
 
     await waitFor('all 500 jobs to complete', async () => (await db.job.count({ where: { status: 'COMPLETED' } })) === 500, 60_000, 200);

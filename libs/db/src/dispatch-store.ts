@@ -1,0 +1,224 @@
+import type { Subjects } from '@blixard/contracts';
+import { DispatchCandidate, DispatchState, keyOf, planDispatch, QueueControls } from '@blixard/domain';
+import { jobEventRow } from './outbox-rows';
+import type { Db, Job, Tx } from './prisma';
+
+export interface ParentResult {
+  jobId: string;
+  status: string;
+  result: unknown;
+}
+
+export interface DispatchBatch {
+  jobs: Job[];
+  /** Each dependent's parents, with their results. */
+  parents: Map<string, ParentResult[]>;
+  /** False when another scheduler holds the dispatch lock this round. */
+  locked: boolean;
+  /** True when more ready work may be admissible right now (a full batch was claimed). */
+  more: boolean;
+}
+
+/** Arbitrary, fixed: the transaction-scoped advisory lock that serialises dispatch decisions. */
+const DISPATCH_LOCK = 727275;
+
+/**
+ * The dispatcher's SQL. One round is one transaction that holds a transaction-scoped advisory
+ * lock, so every scheduler replica decides on the same counts and limits hold exactly; the
+ * replicas still share the rest of the work (reports, recovery) and take over dispatch at once
+ * when the holder dies (the lock dies with its connection).
+ */
+export class DispatchStore {
+  private rotation = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: { subjects: Subjects; source: string; claimLeaseMs: number; fairness: boolean },
+  ) {}
+
+  async claimForDispatch(limit: number): Promise<DispatchBatch> {
+    return this.db.$transaction(async (tx) => {
+      const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS locked`;
+      if (!lock?.locked) return { jobs: [], parents: new Map(), locked: false, more: false };
+
+      const state = await this.loadState(tx);
+      const backends = [...state.freeSlots].filter(([, free]) => free > 0).map(([b]) => b);
+      if (backends.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
+      const closedQueues = [...state.queues].filter(([q, c]) => isClosed(q, c, state)).map(([q]) => q);
+      const saturated = saturatedKeys(state);
+      const byKey = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
+      const plan = planDispatch(byKey, state, limit, {
+        fairness: this.options.fairness,
+        rotation: this.rotation,
+        order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
+      });
+      this.rotation = plan.nextRotation;
+      if (plan.chosen.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
+
+      // Guarded by status: a job cancelled since it was read is not claimed.
+      const claimed = await tx.$queryRaw<{ id: string }[]>`
+        UPDATE jobs
+        SET status = 'CLAIMED', attempt = attempt + 1, worker_id = NULL, deadline_at = NULL,
+            lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'),
+            dispatched_at = now(), updated_at = now()
+        WHERE id = ANY(${plan.chosen}::uuid[]) AND status = 'PENDING'
+        RETURNING id`;
+      const order = new Map(plan.chosen.map((id, i) => [id, i]));
+      const jobs = (await tx.job.findMany({ where: { id: { in: claimed.map((r) => r.id) } } })).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+      await tx.jobAttempt.createMany({
+        data: jobs.map((j) => ({ jobId: j.id, attempt: j.attempt, queue: j.queue, concurrencyKey: j.concurrencyKey, claimedAt: j.dispatchedAt ?? undefined })),
+      });
+      await tx.outboxEvent.createMany({ data: jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING')) });
+      const parents = await loadParents(tx, jobs.map((j) => j.id));
+      return { jobs, parents, locked: true, more: plan.chosen.length === limit };
+    });
+  }
+
+  /** Capacity, attempts in flight, queue controls, recent dispatches and weights. */
+  private async loadState(tx: Tx): Promise<DispatchState> {
+    const capacity = await tx.$queryRaw<{ backend: string; slots: number }[]>`
+      SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend`;
+    const inFlight = await tx.$queryRaw<{ backend: string; queue: string; concurrency_key: string | null; n: number }[]>`
+      SELECT backend, queue, concurrency_key, count(*)::int AS n FROM jobs
+      WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key`;
+    const queueRows = await tx.queue.findMany();
+    const weights = await tx.fairnessWeight.findMany();
+
+    const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
+    const queueInFlight = new Map<string, number>();
+    const keyInFlight = new Map<string, number>();
+    for (const r of inFlight) {
+      freeSlots.set(r.backend, (freeSlots.get(r.backend) ?? 0) - r.n);
+      queueInFlight.set(r.queue, (queueInFlight.get(r.queue) ?? 0) + r.n);
+      if (r.concurrency_key !== null) keyInFlight.set(keyOf(r.queue, r.concurrency_key), r.n);
+    }
+    const queues = new Map<string, QueueControls>(
+      queueRows.map((q) => [
+        q.name,
+        {
+          paused: q.paused,
+          maxConcurrency: q.maxConcurrency,
+          rateLimit: q.rateLimitN !== null && q.rateLimitIntervalMs !== null ? { n: q.rateLimitN, intervalMs: q.rateLimitIntervalMs } : null,
+          keyConcurrency: q.keyConcurrency,
+          keyRateLimit: q.keyRateLimitN !== null && q.keyRateLimitIntervalMs !== null ? { n: q.keyRateLimitN, intervalMs: q.keyRateLimitIntervalMs } : null,
+        },
+      ]),
+    );
+    // Sliding-window rate limits: dispatches (attempt rows) within each interval.
+    const queueRecent = new Map<string, number>();
+    const keyRecent = new Map<string, number>();
+    for (const [name, c] of queues) {
+      if (c.rateLimit) {
+        const [r] = await tx.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM job_attempts
+          WHERE queue = ${name} AND claimed_at > now() - (${c.rateLimit.intervalMs}::int * interval '1 millisecond')`;
+        queueRecent.set(name, r?.n ?? 0);
+      }
+      if (c.keyRateLimit) {
+        const rows = await tx.$queryRaw<{ concurrency_key: string; n: number }[]>`
+          SELECT concurrency_key, count(*)::int AS n FROM job_attempts
+          WHERE queue = ${name} AND concurrency_key IS NOT NULL
+            AND claimed_at > now() - (${c.keyRateLimit.intervalMs}::int * interval '1 millisecond')
+          GROUP BY concurrency_key`;
+        for (const r of rows) keyRecent.set(keyOf(name, r.concurrency_key), r.n);
+      }
+    }
+    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])) };
+  }
+
+  /**
+   * Up to `limit` ready jobs per fairness key, highest priority first then oldest, leaving out
+   * queues that cannot take any, concurrency keys at their limit and backends without capacity.
+   * The keys are found with a skip scan over the index, so a key with 100,000 waiting jobs costs
+   * no more than one with a single job.
+   */
+  private async loadCandidates(
+    tx: Tx,
+    limit: number,
+    backends: string[],
+    closedQueues: string[],
+    saturated: { queues: string[]; keys: string[] },
+  ): Promise<Map<string, DispatchCandidate[]>> {
+    const rows = await tx.$queryRaw<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; rank: bigint }[]>`
+      WITH RECURSIVE fair_keys(k) AS (
+        (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT fairness_key FROM jobs WHERE status = 'PENDING' AND fairness_key > fk.k ORDER BY fairness_key LIMIT 1)
+        FROM fair_keys fk WHERE fk.k IS NOT NULL
+      )
+      SELECT j.id, j.backend, j.queue, j.fairness_key, j.concurrency_key,
+             row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rank
+      FROM fair_keys fk
+      CROSS JOIN LATERAL (
+        SELECT id, backend, queue, fairness_key, concurrency_key, priority, created_at FROM jobs
+        WHERE status = 'PENDING' AND fairness_key = fk.k
+          AND backend = ANY(${backends}::text[])
+          AND NOT (queue = ANY(${closedQueues}::text[]))
+          AND NOT EXISTS (
+            SELECT 1 FROM unnest(${saturated.queues}::text[], ${saturated.keys}::text[]) AS s(q, k)
+            WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
+        ORDER BY priority DESC, created_at, id
+        LIMIT ${limit}
+      ) j
+      WHERE fk.k IS NOT NULL`;
+    const byKey = new Map<string, DispatchCandidate[]>();
+    for (const r of rows.sort((a, b) => Number(a.rank - b.rank))) {
+      const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, rank: Number(r.rank) };
+      const list = byKey.get(c.fairnessKey) ?? [];
+      list.push(c);
+      byKey.set(c.fairnessKey, list);
+    }
+    return byKey;
+  }
+
+  /** When the next SCHEDULED job becomes due, for the dispatcher's timer (null: none waiting). */
+  async nextRunAt(): Promise<Date | null> {
+    const [r] = await this.db.$queryRaw<{ at: Date | null }[]>`SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED'`;
+    return r?.at ? new Date(r.at) : null;
+  }
+}
+
+type Ranked = DispatchCandidate & { rank: number };
+
+function isClosed(queue: string, c: QueueControls, s: DispatchState): boolean {
+  return (
+    c.paused ||
+    (c.maxConcurrency !== null && (s.queueInFlight.get(queue) ?? 0) >= c.maxConcurrency) ||
+    (c.rateLimit !== null && (s.queueRecent.get(queue) ?? 0) >= c.rateLimit.n)
+  );
+}
+
+function saturatedKeys(s: DispatchState): { queues: string[]; keys: string[] } {
+  const queues: string[] = [];
+  const keys: string[] = [];
+  const add = (compound: string) => {
+    const [q, k] = compound.split('\u0000') as [string, string];
+    queues.push(q);
+    keys.push(k);
+  };
+  for (const [compound, n] of s.keyInFlight) {
+    const q = s.queues.get(compound.split('\u0000')[0]!);
+    if (q?.keyConcurrency !== null && q?.keyConcurrency !== undefined && n >= q.keyConcurrency) add(compound);
+  }
+  for (const [compound, n] of s.keyRecent) {
+    const q = s.queues.get(compound.split('\u0000')[0]!);
+    if (q?.keyRateLimit && n >= q.keyRateLimit.n) add(compound);
+  }
+  return { queues, keys };
+}
+
+/** Each dependent's parents with their status and result. */
+export async function loadParents(tx: Tx | Db, childIds: string[]): Promise<Map<string, ParentResult[]>> {
+  const parents = new Map<string, ParentResult[]>();
+  if (childIds.length === 0) return parents;
+  const rows = await tx.$queryRaw<{ child_id: string; id: string; status: string; result: unknown }[]>`
+    SELECT d.child_id, p.id, p.status::text AS status, p.result
+    FROM job_dependencies d JOIN jobs p ON p.id = d.parent_id
+    WHERE d.child_id = ANY(${childIds}::uuid[])`;
+  for (const r of rows) {
+    const list = parents.get(r.child_id) ?? [];
+    list.push({ jobId: r.id, status: r.status, result: r.result ?? null });
+    parents.set(r.child_id, list);
+  }
+  return parents;
+}

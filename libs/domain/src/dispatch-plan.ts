@@ -1,0 +1,133 @@
+/**
+ * Which ready jobs to dispatch this round. Pure: the scheduler loads the candidates and the
+ * counters from Postgres (under the dispatch lock) and this decides.
+ *
+ * - Capacity: no backend gets more attempts than its online workers have free slots, so the
+ *   backlog stays in Postgres where priority, fairness and limits can still reorder it.
+ * - Priority: within a fairness key, candidates arrive highest priority first, oldest first.
+ * - Fairness: keys take turns (weighted round robin), starting where the previous round stopped,
+ *   so one key's flood cannot delay another key's job by more than a few rounds.
+ * - Limits: a queue may be paused, capped in concurrency and rate limited; each concurrency key
+ *   of a queue may be capped in concurrency and rate limited too.
+ */
+export interface DispatchCandidate {
+  id: string;
+  backend: string;
+  queue: string;
+  fairnessKey: string;
+  concurrencyKey: string | null;
+}
+
+export interface RateLimit {
+  n: number;
+  intervalMs: number;
+}
+
+export interface QueueControls {
+  paused: boolean;
+  maxConcurrency: number | null;
+  rateLimit: RateLimit | null;
+  keyConcurrency: number | null;
+  keyRateLimit: RateLimit | null;
+}
+
+export interface DispatchState {
+  /** Free slots per backend (online capacity minus attempts in flight). */
+  freeSlots: Map<string, number>;
+  queues: Map<string, QueueControls>;
+  /** Attempts in flight (CLAIMED or RUNNING) per queue. */
+  queueInFlight: Map<string, number>;
+  /** Dispatches within the queue's rate-limit interval, per queue. */
+  queueRecent: Map<string, number>;
+  /** Per `queue\u0000concurrencyKey`. */
+  keyInFlight: Map<string, number>;
+  keyRecent: Map<string, number>;
+  /** Fairness weights; a key without one weighs 1. */
+  weights: Map<string, number>;
+}
+
+export interface DispatchPlan {
+  /** Job ids to claim, in dispatch order. */
+  chosen: string[];
+  /** Where the next round's turn order starts (rotates the first key). */
+  nextRotation: number;
+}
+
+export const keyOf = (queue: string, concurrencyKey: string): string => `${queue}\u0000${concurrencyKey}`;
+
+/** Why a job cannot be admitted now, or null when it can. */
+export function blockedBy(job: DispatchCandidate, s: DispatchState): string | null {
+  if ((s.freeSlots.get(job.backend) ?? 0) <= 0) return 'no free capacity';
+  const q = s.queues.get(job.queue);
+  if (!q) return null;
+  if (q.paused) return 'queue paused';
+  if (q.maxConcurrency !== null && (s.queueInFlight.get(job.queue) ?? 0) >= q.maxConcurrency) return 'queue at maxConcurrency';
+  if (q.rateLimit && (s.queueRecent.get(job.queue) ?? 0) >= q.rateLimit.n) return 'queue rate limit';
+  if (job.concurrencyKey !== null) {
+    const k = keyOf(job.queue, job.concurrencyKey);
+    if (q.keyConcurrency !== null && (s.keyInFlight.get(k) ?? 0) >= q.keyConcurrency) return 'concurrency key at its limit';
+    if (q.keyRateLimit && (s.keyRecent.get(k) ?? 0) >= q.keyRateLimit.n) return 'concurrency key rate limit';
+  }
+  return null;
+}
+
+function admit(job: DispatchCandidate, s: DispatchState): void {
+  const inc = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  s.freeSlots.set(job.backend, (s.freeSlots.get(job.backend) ?? 0) - 1);
+  inc(s.queueInFlight, job.queue);
+  inc(s.queueRecent, job.queue);
+  if (job.concurrencyKey !== null) {
+    inc(s.keyInFlight, keyOf(job.queue, job.concurrencyKey));
+    inc(s.keyRecent, keyOf(job.queue, job.concurrencyKey));
+  }
+}
+
+/**
+ * Chooses up to `limit` jobs. `byKey` holds each fairness key's candidates in priority order;
+ * with `fairness` false they are merged into one list ordered by `order` (global priority, then
+ * age). `state` is updated as jobs are admitted.
+ */
+export function planDispatch(
+  byKey: Map<string, DispatchCandidate[]>,
+  state: DispatchState,
+  limit: number,
+  options: { fairness: boolean; rotation: number; order?: (a: DispatchCandidate, b: DispatchCandidate) => number },
+): DispatchPlan {
+  const chosen: string[] = [];
+  if (!options.fairness) {
+    const all = [...byKey.values()].flat();
+    if (options.order) all.sort(options.order);
+    for (const job of all) {
+      if (chosen.length >= limit) break;
+      if (blockedBy(job, state) === null) {
+        admit(job, state);
+        chosen.push(job.id);
+      }
+    }
+    return { chosen, nextRotation: options.rotation };
+  }
+
+  const keys = [...byKey.keys()].sort();
+  if (keys.length === 0) return { chosen, nextRotation: options.rotation };
+  const start = ((options.rotation % keys.length) + keys.length) % keys.length;
+  const turnOrder = [...keys.slice(start), ...keys.slice(0, start)];
+  const queues = new Map(turnOrder.map((k) => [k, [...byKey.get(k)!]]));
+  let progressed = true;
+  while (chosen.length < limit && progressed) {
+    progressed = false;
+    for (const key of turnOrder) {
+      const list = queues.get(key)!;
+      let turns = Math.max(1, state.weights.get(key) ?? 1);
+      while (turns > 0 && list.length > 0 && chosen.length < limit) {
+        const job = list.shift()!;
+        if (blockedBy(job, state) !== null) continue;
+        admit(job, state);
+        chosen.push(job.id);
+        turns--;
+        progressed = true;
+      }
+      if (chosen.length >= limit) break;
+    }
+  }
+  return { chosen, nextRotation: start + 1 };
+}
