@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { JobQueries, JobStore, WorkerStore } from '@blixard/db';
+import { JobQueries, JobStore, QueueStore, ScheduleStore, WorkerStore } from '@blixard/db';
 import type { JobSubmissionInput, Validator } from '@blixard/domain';
 import { encodeJson } from '@blixard/messaging';
 import { createServiceContext, HealthModule, startHttpService } from '@blixard/service';
@@ -7,6 +7,8 @@ import { GATEWAY, GatewayDeps } from './deps';
 import { JobsController } from './jobs.controller';
 import { problemMiddleware, ProblemFilter } from './problem';
 import { WorkersController } from './workers.controller';
+import { SchedulesController } from './schedules.controller';
+import { QueuesController } from './queues.controller';
 
 export interface RunningGateway {
   port: number;
@@ -21,24 +23,27 @@ export async function startGateway(
   const ctx = await createServiceContext('gateway', ['gatewayPort', 'maxBodyBytes', 'claimLeaseMs', 'runLeaseMs', 'idempotencyWindowMs'] as const, env);
   const { config, bus } = ctx;
   const s = bus.subjects;
+  const store = new JobStore(ctx.db, {
+    subjects: s,
+    source: '/blixard/gateway',
+    claimLeaseMs: config.claimLeaseMs,
+    runLeaseMs: config.runLeaseMs,
+    idempotencyWindowMs: config.idempotencyWindowMs,
+  });
   const deps: GatewayDeps = {
-    store: new JobStore(ctx.db, {
-      subjects: s,
-      source: '/blixard/gateway',
-      claimLeaseMs: config.claimLeaseMs,
-      runLeaseMs: config.runLeaseMs,
-      idempotencyWindowMs: config.idempotencyWindowMs,
-    }),
+    store,
+    schedules: new ScheduleStore(ctx.db, store),
+    queues: new QueueStore(ctx.db),
     queries: new JobQueries(ctx.db),
     workers: new WorkerStore(ctx.db, { subjects: s, source: '/blixard/gateway', runLeaseMs: config.runLeaseMs }),
     extraValidators,
-    wakeScheduler: () => bus.nc.publish(s.wakeDispatch),
+    wakeScheduler: (what = 'dispatch') => bus.nc.publish(what === 'dispatch' ? s.wakeDispatch : s.wakeReconcile),
     cancelOnWorker: (workerId, jobId, attempt) => bus.nc.publish(s.control(workerId), encodeJson({ type: 'cancel', jobId, attempt })),
   };
 
   @Module({
     imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)],
-    controllers: [JobsController, WorkersController],
+    controllers: [JobsController, WorkersController, SchedulesController, QueuesController],
     providers: [{ provide: GATEWAY, useValue: deps }],
   })
   class GatewayModule {}

@@ -1,5 +1,5 @@
 import { attemptKey, DispatchMessage, ReportMessage, reportMessageSchema } from '@blixard/contracts';
-import { Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult } from '@blixard/db';
+import { Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult, ScheduleStore } from '@blixard/db';
 import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, Subscription } from '@blixard/messaging';
 import { Trigger } from '@blixard/service';
 import type { Logger, Metrics } from '@blixard/telemetry';
@@ -43,6 +43,10 @@ const OUTBOX_RETENTION_MS = 3_600_000;
 export class Scheduler {
   readonly store: JobStore;
   readonly dispatch: DispatchStore;
+  readonly schedules: ScheduleStore;
+  private readonly cron: Trigger;
+  /** Fires the cron loop at the next schedule's fire time. */
+  private cronTimer: NodeJS.Timeout | undefined;
   private readonly relay: OutboxRelay;
   /** Fires the dispatcher when the earliest SCHEDULED job becomes due (run-at precision). */
   private dueTimer: NodeJS.Timeout | undefined;
@@ -65,6 +69,7 @@ export class Scheduler {
       idempotencyWindowMs: o.idempotencyWindowMs,
     });
     this.dispatch = new DispatchStore(o.db, { subjects: s, source: '/blixard/scheduler', claimLeaseMs: o.claimLeaseMs, fairness: o.fairness });
+    this.schedules = new ScheduleStore(o.db, this.store);
     this.relay = new OutboxRelay(o.db, async (subject, event, messageId) => {
       await o.bus.js.publish(subject, encodeJson(event), { msgID: messageId, timeout: 5_000 });
     });
@@ -76,6 +81,8 @@ export class Scheduler {
       rejected: m.counter('blixard_messages_rejected_total', 'Messages that did not parse, rejected', ['kind'] as const),
       reconciler: m.counter('blixard_reconciler_actions_total', 'Recoveries made by the reconciler', ['action'] as const),
       relayed: m.counter('blixard_outbox_published_total', 'Outbox events published'),
+      cronFired: m.counter('blixard_cron_jobs_total', 'Jobs made by cron schedules'),
+      cronSkipped: m.counter('blixard_cron_skipped_total', 'Cron fire times skipped because the previous job still ran'),
       errors: m.counter('blixard_scheduler_errors_total', 'Errors in the scheduler loops (database or NATS)', ['loop'] as const),
     };
     const onError = (loop: string) => (err: unknown) => {
@@ -85,6 +92,7 @@ export class Scheduler {
     this.dispatcher = new Trigger(() => this.dispatchRound(), o.dispatchIntervalMs, onError('dispatch'));
     this.reconciler = new Trigger(() => this.reconcile(), o.reconcileIntervalMs, onError('reconcile'));
     this.outbox = new Trigger(() => this.relayRound(), Math.min(o.dispatchIntervalMs, 500), onError('outbox'));
+    this.cron = new Trigger(() => this.cronRound(), o.reconcileIntervalMs, onError('cron'));
   }
 
   async start(): Promise<void> {
@@ -101,7 +109,14 @@ export class Scheduler {
         },
       }),
     );
-    this.subs.push(bus.nc.subscribe(s.wakeReconcile, { callback: () => this.reconciler.kick() }));
+    this.subs.push(
+      bus.nc.subscribe(s.wakeReconcile, {
+        callback: () => {
+          this.reconciler.kick();
+          this.cron.kick();
+        },
+      }),
+    );
     this.subs.push(
       bus.nc.subscribe(s.rpc('scheduler', 'worker-lost'), {
         queue: 'scheduler',
@@ -122,14 +137,16 @@ export class Scheduler {
     this.dispatcher.start();
     this.reconciler.start();
     this.outbox.start();
+    this.cron.start();
     this.o.logger.info('scheduler started');
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.dueTimer);
+    clearTimeout(this.cronTimer);
     for (const sub of this.subs) sub.unsubscribe();
     await this.reports?.stop();
-    await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop()]);
+    await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop(), this.cron.stop()]);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -146,6 +163,26 @@ export class Scheduler {
     await Promise.all(batch.jobs.map((job) => this.publishDispatch(job, false, batch.parents.get(job.id))));
     await this.armDueTimer();
     return batch.more || promoted === this.o.dispatchBatchSize || resolved === this.o.dispatchBatchSize;
+  }
+
+  /** Fires due cron schedules (exactly one job per fire time), then arms the timer for the next. */
+  private async cronRound(): Promise<boolean> {
+    const outcome = await this.schedules.fireDue(20);
+    if (outcome.fired > 0) {
+      this.counters.cronFired.inc(outcome.fired);
+      this.dispatcher.kick();
+      this.outbox.kick();
+    }
+    if (outcome.skipped > 0) this.counters.cronSkipped.inc(outcome.skipped);
+    for (const c of outcome.cancelled) this.sendCancel(c.workerId, c.jobId, c.attempt);
+    const next = await this.schedules.nextFireAt();
+    clearTimeout(this.cronTimer);
+    if (next) {
+      const wait = next.getTime() - Date.now();
+      if (wait <= 0) return true;
+      if (wait < this.o.reconcileIntervalMs) this.cronTimer = setTimeout(() => this.cron.kick(), wait);
+    }
+    return false;
   }
 
   /** Sets a timer for the earliest SCHEDULED run-at, so delayed jobs and retries start on time. */

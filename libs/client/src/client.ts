@@ -1,4 +1,4 @@
-import type { JobPage, JobView, ProblemDetails, StatsView, WorkerView } from '@blixard/contracts';
+import type { JobPage, JobView, ProblemDetails, QueueView, ScheduleView, StatsView, WorkerView } from '@blixard/contracts';
 
 /** A problem+json answer from the API. */
 export class BlixardApiError extends Error {
@@ -20,6 +20,29 @@ export interface SubmitJobRequest {
   idempotencyKey?: string;
   runAt?: string;
   delayMs?: number;
+  concurrencyKey?: string;
+  fairnessKey?: string;
+  dependsOn?: string[];
+  onParentFailure?: 'cancel' | 'run';
+}
+
+export interface CreateScheduleRequest {
+  name?: string;
+  cron: string;
+  timezone?: string;
+  template: Omit<SubmitJobRequest, 'idempotencyKey' | 'runAt' | 'delayMs' | 'dependsOn'>;
+  overlap?: 'allow' | 'skip' | 'cancel_previous';
+  catchUp?: 'none' | 'latest' | 'all';
+  catchUpLimit?: number;
+  paused?: boolean;
+}
+
+export interface QueueControlsRequest {
+  paused?: boolean;
+  maxConcurrency?: number | null;
+  rateLimit?: { n: number; intervalMs: number } | null;
+  keyConcurrency?: number | null;
+  keyRateLimit?: { n: number; intervalMs: number } | null;
 }
 
 export interface ListJobsQuery {
@@ -70,6 +93,42 @@ export class BlixardClient {
 
   retryMany(filter: { status?: ('FAILED' | 'CANCELLED')[]; backend?: string; queue?: string; limit?: number } = {}): Promise<{ redriven: string[] }> {
     return this.request('POST', '/v1/jobs/retry', filter);
+  }
+
+  createSchedule(schedule: CreateScheduleRequest): Promise<ScheduleView> {
+    return this.request('POST', '/v1/schedules', schedule);
+  }
+
+  async schedules(): Promise<ScheduleView[]> {
+    return (await this.request<{ items: ScheduleView[] }>('GET', '/v1/schedules')).items;
+  }
+
+  schedule(id: string): Promise<ScheduleView> {
+    return this.request('GET', `/v1/schedules/${encodeURIComponent(id)}`);
+  }
+
+  pauseSchedule(id: string): Promise<ScheduleView> {
+    return this.request('POST', `/v1/schedules/${encodeURIComponent(id)}/pause`);
+  }
+
+  resumeSchedule(id: string): Promise<ScheduleView> {
+    return this.request('POST', `/v1/schedules/${encodeURIComponent(id)}/resume`);
+  }
+
+  deleteSchedule(id: string): Promise<void> {
+    return this.request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+  }
+
+  setQueue(name: string, controls: QueueControlsRequest): Promise<QueueView> {
+    return this.request('PUT', `/v1/queues/${encodeURIComponent(name)}`, controls);
+  }
+
+  queue(name: string): Promise<QueueView> {
+    return this.request('GET', `/v1/queues/${encodeURIComponent(name)}`);
+  }
+
+  setFairnessWeight(key: string, weight: number): Promise<{ key: string; weight: number }> {
+    return this.request('PUT', `/v1/fairness/${encodeURIComponent(key)}`, { weight });
   }
 
   stats(): Promise<StatsView> {

@@ -88,3 +88,31 @@ export interface ProblemDetails {
   code: string;
   errors?: { field: string; message: string }[];
 }
+
+export interface ScheduleView {
+  id: string;
+  name: string | null;
+  cron: string;
+  timezone: string;
+  /** The job each fire makes (a submission without idempotencyKey, runAt, delayMs, dependsOn). */
+  template: Record<string, unknown>;
+  overlap: 'allow' | 'skip' | 'cancel_previous';
+  catchUp: 'none' | 'latest' | 'all';
+  catchUpLimit: number;
+  paused: boolean;
+  nextFireAt: string | null;
+  lastFireAt: string | null;
+  lastJobId: string | null;
+  createdAt: string;
+}
+
+export interface QueueView {
+  name: string;
+  paused: boolean;
+  maxConcurrency: number | null;
+  rateLimit: { n: number; intervalMs: number } | null;
+  keyConcurrency: number | null;
+  keyRateLimit: { n: number; intervalMs: number } | null;
+  /** Jobs of this queue by status. */
+  counts: Partial<Record<JobStatus, number>>;
+}

@@ -1,5 +1,5 @@
 import type { Subjects } from '@blixard/contracts';
-import { DispatchCandidate, DispatchState, keyOf, planDispatch, QueueControls } from '@blixard/domain';
+import { DispatchCandidate, DispatchState, FairCursor, keyOf, planDispatch, QueueControls, START_CURSOR } from '@blixard/domain';
 import { jobEventRow } from './outbox-rows';
 import type { Db, Job, Tx } from './prisma';
 
@@ -29,8 +29,6 @@ const DISPATCH_LOCK = 727275;
  * when the holder dies (the lock dies with its connection).
  */
 export class DispatchStore {
-  private rotation = 0;
-
   constructor(
     private readonly db: Db,
     private readonly options: { subjects: Subjects; source: string; claimLeaseMs: number; fairness: boolean },
@@ -46,13 +44,28 @@ export class DispatchStore {
       if (backends.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
       const closedQueues = [...state.queues].filter(([q, c]) => isClosed(q, c, state)).map(([q]) => q);
       const saturated = saturatedKeys(state);
-      const byKey = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
-      const plan = planDispatch(byKey, state, limit, {
-        fairness: this.options.fairness,
-        rotation: this.rotation,
-        order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
-      });
-      this.rotation = plan.nextRotation;
+      const byBackend = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
+      // Fairness shares each backend's slots: one weighted round robin per backend, whose position
+      // is shared by every replica (each round continues where the last one stopped).
+      const cursors = new Map((await tx.dispatchCursor.findMany()).map((c) => [c.backend, { key: c.fairKey, used: c.fairUsed }]));
+      const plan = { chosen: [] as string[] };
+      for (const [backend, byKey] of byBackend) {
+        if (plan.chosen.length >= limit) break;
+        const cursor: FairCursor = cursors.get(backend) ?? START_CURSOR;
+        const part = planDispatch(byKey, state, limit - plan.chosen.length, {
+          fairness: this.options.fairness,
+          cursor,
+          order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
+        });
+        plan.chosen.push(...part.chosen);
+        if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) {
+          await tx.dispatchCursor.upsert({
+            where: { backend },
+            create: { backend, fairKey: part.cursor.key, fairUsed: part.cursor.used },
+            update: { fairKey: part.cursor.key, fairUsed: part.cursor.used },
+          });
+        }
+      }
       if (plan.chosen.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
 
       // Guarded by status: a job cancelled since it was read is not claimed.
@@ -138,7 +151,7 @@ export class DispatchStore {
     backends: string[],
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
-  ): Promise<Map<string, DispatchCandidate[]>> {
+  ): Promise<Map<string, Map<string, DispatchCandidate[]>>> {
     const rows = await tx.$queryRaw<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; rank: bigint }[]>`
       WITH RECURSIVE fair_keys(k) AS (
         (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
@@ -161,14 +174,15 @@ export class DispatchStore {
         LIMIT ${limit}
       ) j
       WHERE fk.k IS NOT NULL`;
-    const byKey = new Map<string, DispatchCandidate[]>();
+    // backend → fairness key → candidates in priority order.
+    const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
     for (const r of rows.sort((a, b) => Number(a.rank - b.rank))) {
       const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, rank: Number(r.rank) };
-      const list = byKey.get(c.fairnessKey) ?? [];
+      const byKey = byBackend.get(c.backend) ?? byBackend.set(c.backend, new Map()).get(c.backend)!;
+      const list = byKey.get(c.fairnessKey) ?? byKey.set(c.fairnessKey, []).get(c.fairnessKey)!;
       list.push(c);
-      byKey.set(c.fairnessKey, list);
     }
-    return byKey;
+    return byBackend;
   }
 
   /** When the next SCHEDULED job becomes due, for the dispatcher's timer (null: none waiting). */

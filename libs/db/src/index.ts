@@ -7,3 +7,5 @@ export * from './outbox';
 export * from './worker-store';
 export * from './dispatch-store';
 export * from './outbox-rows';
+export * from './schedule-store';
+export * from './queue-store';

@@ -3,7 +3,7 @@ import { Pool, PoolClient } from 'pg';
 import { PrismaClient } from './generated/prisma/client';
 
 export { Prisma, PrismaClient } from './generated/prisma/client';
-export type { Job, JobAttempt, OutboxEvent, Worker } from './generated/prisma/client';
+export type { Job, JobAttempt, OutboxEvent, Worker, Queue, Schedule, FairnessWeight, JobDependency } from './generated/prisma/client';
 
 export type Db = PrismaClient;
 /** The client inside an interactive transaction. */

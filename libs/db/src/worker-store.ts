@@ -45,18 +45,22 @@ export class WorkerStore {
 
       const ids = hb.running.map((r) => r.jobId);
       if (ids.length === 0) return { registered, orphans: [] };
-      // Renew the run lease of every attempt this worker still holds…
-      const held = await tx.$queryRaw<{ id: string; attempt: number }[]>`
+      // Renew the run lease of every attempt this worker still holds.
+      await tx.$executeRaw`
         UPDATE jobs SET lease_expires_at = now() + (${this.options.runLeaseMs}::int * interval '1 millisecond')
-        WHERE id = ANY(${ids}::uuid[]) AND worker_id = ${hb.workerId} AND status = 'RUNNING'
-        RETURNING id, attempt`;
-      const holds = new Set(held.map((h) => `${h.id}:${h.attempt}`));
-      // …and name the ones it no longer holds (cancelled, requeued after a partition, finished),
-      // except those whose `started` report is still on its way (CLAIMED at the same attempt).
-      const claimed = await tx.$queryRaw<{ id: string; attempt: number }[]>`
-        SELECT id, attempt FROM jobs WHERE id = ANY(${ids}::uuid[]) AND status = 'CLAIMED'`;
-      const starting = new Set(claimed.map((c) => `${c.id}:${c.attempt}`));
-      const orphans = hb.running.filter((r) => !holds.has(`${r.jobId}:${r.attempt}`) && !starting.has(`${r.jobId}:${r.attempt}`));
+        WHERE id = ANY(${ids}::uuid[]) AND worker_id = ${hb.workerId} AND status = 'RUNNING'`;
+      // Name the attempts it no longer holds (cancelled, superseded, finished), judged on one
+      // snapshot: an attempt whose `started` report is still on its way (CLAIMED at the same
+      // attempt) is still its own.
+      const current = await tx.$queryRaw<{ id: string; attempt: number; status: string; worker_id: string | null }[]>`
+        SELECT id, attempt, status::text AS status, worker_id FROM jobs WHERE id = ANY(${ids}::uuid[])`;
+      const byId = new Map(current.map((c) => [c.id, c]));
+      const orphans = hb.running.filter((r) => {
+        const c = byId.get(r.jobId);
+        if (!c) return false;
+        const holds = c.attempt === r.attempt && (c.status === 'CLAIMED' || (c.status === 'RUNNING' && c.worker_id === hb.workerId));
+        return !holds;
+      });
       return { registered, orphans };
     });
   }

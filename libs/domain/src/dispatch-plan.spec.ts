@@ -1,4 +1,4 @@
-import { DispatchCandidate, DispatchState, keyOf, planDispatch, QueueControls } from './dispatch-plan';
+import { DispatchCandidate, DispatchState, FairCursor, keyOf, planDispatch, QueueControls, START_CURSOR } from './dispatch-plan';
 
 const job = (id: string, over: Partial<DispatchCandidate> = {}): DispatchCandidate => ({
   id,
@@ -33,7 +33,7 @@ const flood = (key: string, n: number) => Array.from({ length: n }, (_, i) => jo
 
 describe('planDispatch', () => {
   it('never dispatches more attempts to a backend than it has free slots', () => {
-    const plan = planDispatch(new Map([['default', flood('a', 10)]]), state({ freeSlots: new Map([['mock', 3]]) }), 100, { fairness: true, rotation: 0 });
+    const plan = planDispatch(new Map([['default', flood('a', 10)]]), state({ freeSlots: new Map([['mock', 3]]) }), 100, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toEqual(['a0', 'a1', 'a2']);
   });
 
@@ -42,7 +42,7 @@ describe('planDispatch', () => {
       ['a', flood('a', 1000)],
       ['b', [job('b0', { fairnessKey: 'b' })]],
     ]);
-    const plan = planDispatch(byKey, state({ freeSlots: new Map([['mock', 2]]) }), 100, { fairness: true, rotation: 0 });
+    const plan = planDispatch(byKey, state({ freeSlots: new Map([['mock', 2]]) }), 100, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toEqual(['a0', 'b0']);
   });
 
@@ -52,48 +52,65 @@ describe('planDispatch', () => {
       ['b', [job('b0', { fairnessKey: 'b' })]],
     ]);
     const order = (x: DispatchCandidate, y: DispatchCandidate) => (x.id < y.id ? -1 : 1);
-    const plan = planDispatch(byKey, state({ freeSlots: new Map([['mock', 2]]) }), 100, { fairness: false, rotation: 0, order });
+    const plan = planDispatch(byKey, state({ freeSlots: new Map([['mock', 2]]) }), 100, { fairness: false, cursor: START_CURSOR, order });
     expect(plan.chosen).toEqual(['a0', 'a1']);
   });
 
-  it('rotates which key goes first from round to round', () => {
+  it('carries the turn from round to round, one key after another', () => {
     const byKey = () => new Map([['a', flood('a', 5)], ['b', flood('b', 5)], ['c', flood('c', 5)]]);
-    const one = (rotation: number) => planDispatch(byKey(), state({ freeSlots: new Map([['mock', 1]]) }), 100, { fairness: true, rotation });
-    expect([one(0).chosen, one(1).chosen, one(2).chosen, one(3).chosen]).toEqual([['a0'], ['b0'], ['c0'], ['a0']]);
-    expect(one(4).nextRotation).toBe(2);
+    let cursor: FairCursor = START_CURSOR;
+    const picks: string[][] = [];
+    for (let round = 0; round < 4; round++) {
+      const plan = planDispatch(byKey(), state({ freeSlots: new Map([['mock', 1]]) }), 100, { fairness: true, cursor });
+      picks.push(plan.chosen);
+      cursor = plan.cursor;
+    }
+    expect(picks).toEqual([['a0'], ['b0'], ['c0'], ['a0']]);
+  });
+
+  it('keeps weights across rounds of one dispatch each', () => {
+    let cursor: FairCursor = START_CURSOR;
+    const picks: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const byKey = new Map([['a', flood('a', 10)], ['b', flood('b', 10)]]);
+      const plan = planDispatch(byKey, state({ freeSlots: new Map([['mock', 1]]), weights: new Map([['a', 3]]) }), 100, { fairness: true, cursor });
+      picks.push(plan.chosen[0]!.slice(0, 1));
+      cursor = plan.cursor;
+    }
+    expect(picks.join('')).toBe('aaabaaab');
   });
 
   it('shares by weight: a key of weight 3 takes three turns to another key’s one', () => {
     const byKey = new Map([['a', flood('a', 10)], ['b', flood('b', 10)]]);
-    const plan = planDispatch(byKey, state({ weights: new Map([['a', 3]]) }), 8, { fairness: true, rotation: 0 });
+    const plan = planDispatch(byKey, state({ weights: new Map([['a', 3]]) }), 8, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toEqual(['a0', 'a1', 'a2', 'b0', 'a3', 'a4', 'a5', 'b1']);
   });
 
   it('dispatches nothing from a paused queue and skips to other queues', () => {
     const byKey = new Map([['default', [job('p0', { queue: 'paused' }), job('o0', { queue: 'open' })]]]);
-    const plan = planDispatch(byKey, state({ queues: new Map([['paused', controls({ paused: true })]]) }), 10, { fairness: true, rotation: 0 });
+    const plan = planDispatch(byKey, state({ queues: new Map([['paused', controls({ paused: true })]]) }), 10, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toEqual(['o0']);
   });
 
   it('holds a queue to its maxConcurrency, counting what is already in flight', () => {
-    const plan = planDispatch(new Map([['default', flood('x', 10)]]), state({ queues: new Map([['default', controls({ maxConcurrency: 5 })]]), queueInFlight: new Map([['default', 3]]) }), 10, { fairness: true, rotation: 0 });
+    const plan = planDispatch(new Map([['default', flood('x', 10)]]), state({ queues: new Map([['default', controls({ maxConcurrency: 5 })]]), queueInFlight: new Map([['default', 3]]) }), 10, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toHaveLength(2);
   });
 
   it('holds a queue to its rate limit, counting recent dispatches', () => {
-    const plan = planDispatch(new Map([['default', flood('x', 10)]]), state({ queues: new Map([['default', controls({ rateLimit: { n: 4, intervalMs: 1000 } })]]), queueRecent: new Map([['default', 1]]) }), 10, { fairness: true, rotation: 0 });
+    const plan = planDispatch(new Map([['default', flood('x', 10)]]), state({ queues: new Map([['default', controls({ rateLimit: { n: 4, intervalMs: 1000 } })]]), queueRecent: new Map([['default', 1]]) }), 10, { fairness: true, cursor: START_CURSOR });
     expect(plan.chosen).toHaveLength(3);
   });
 
   it('holds each concurrency key to its limit while other keys go on', () => {
     const jobs = [job('c1', { concurrencyKey: 'cust-1' }), job('c2', { concurrencyKey: 'cust-1' }), job('c3', { concurrencyKey: 'cust-1' }), job('d1', { concurrencyKey: 'cust-2' })];
     const s = state({ queues: new Map([['default', controls({ keyConcurrency: 2 })]]), keyInFlight: new Map([[keyOf('default', 'cust-1'), 1]]) });
-    expect(planDispatch(new Map([['default', jobs]]), s, 10, { fairness: true, rotation: 0 }).chosen).toEqual(['c1', 'd1']);
+    expect(planDispatch(new Map([['default', jobs]]), s, 10, { fairness: true, cursor: START_CURSOR }).chosen).toEqual(['c1', 'd1']);
   });
 
   it('holds each concurrency key to its rate limit', () => {
     const jobs = [job('c1', { concurrencyKey: 'k' }), job('c2', { concurrencyKey: 'k' }), job('n1')];
     const s = state({ queues: new Map([['default', controls({ keyRateLimit: { n: 1, intervalMs: 60_000 } })]]) });
-    expect(planDispatch(new Map([['default', jobs]]), s, 10, { fairness: true, rotation: 0 }).chosen).toEqual(['c1', 'n1']);
+    expect(planDispatch(new Map([['default', jobs]]), s, 10, { fairness: true, cursor: START_CURSOR }).chosen).toEqual(['c1', 'n1']);
   });
 });

@@ -46,11 +46,19 @@ export interface DispatchState {
   weights: Map<string, number>;
 }
 
+/** Where the weighted round robin stands: the key whose turn it is and the turns it has used. */
+export interface FairCursor {
+  key: string | null;
+  used: number;
+}
+
+export const START_CURSOR: FairCursor = { key: null, used: 0 };
+
 export interface DispatchPlan {
   /** Job ids to claim, in dispatch order. */
   chosen: string[];
-  /** Where the next round's turn order starts (rotates the first key). */
-  nextRotation: number;
+  /** Where the next round continues, so weights hold across rounds of any size. */
+  cursor: FairCursor;
 }
 
 export const keyOf = (queue: string, concurrencyKey: string): string => `${queue}\u0000${concurrencyKey}`;
@@ -85,15 +93,22 @@ function admit(job: DispatchCandidate, s: DispatchState): void {
 /**
  * Chooses up to `limit` jobs. `byKey` holds each fairness key's candidates in priority order;
  * with `fairness` false they are merged into one list ordered by `order` (global priority, then
- * age). `state` is updated as jobs are admitted.
+ * age). With fairness, keys take turns in name order, each taking up to its weight before the
+ * next; `cursor` carries the turn across rounds, so a key of weight 3 gets three dispatches to
+ * another's one even when each round dispatches a single job. `state` is updated as jobs are
+ * admitted.
  */
 export function planDispatch(
   byKey: Map<string, DispatchCandidate[]>,
   state: DispatchState,
   limit: number,
-  options: { fairness: boolean; rotation: number; order?: (a: DispatchCandidate, b: DispatchCandidate) => number },
+  options: { fairness: boolean; cursor: FairCursor; order?: (a: DispatchCandidate, b: DispatchCandidate) => number },
 ): DispatchPlan {
   const chosen: string[] = [];
+  // Never more than the free slots of the candidates' backends: when they run out mid-turn, the
+  // key keeps its turn for the next round instead of losing it.
+  const backends = new Set([...byKey.values()].flat().map((c) => c.backend));
+  limit = Math.min(limit, [...backends].reduce((sum, b) => sum + Math.max(0, state.freeSlots.get(b) ?? 0), 0));
   if (!options.fairness) {
     const all = [...byKey.values()].flat();
     if (options.order) all.sort(options.order);
@@ -104,30 +119,36 @@ export function planDispatch(
         chosen.push(job.id);
       }
     }
-    return { chosen, nextRotation: options.rotation };
+    return { chosen, cursor: options.cursor };
   }
 
   const keys = [...byKey.keys()].sort();
-  if (keys.length === 0) return { chosen, nextRotation: options.rotation };
-  const start = ((options.rotation % keys.length) + keys.length) % keys.length;
-  const turnOrder = [...keys.slice(start), ...keys.slice(0, start)];
-  const queues = new Map(turnOrder.map((k) => [k, [...byKey.get(k)!]]));
-  let progressed = true;
-  while (chosen.length < limit && progressed) {
-    progressed = false;
-    for (const key of turnOrder) {
-      const list = queues.get(key)!;
-      let turns = Math.max(1, state.weights.get(key) ?? 1);
-      while (turns > 0 && list.length > 0 && chosen.length < limit) {
-        const job = list.shift()!;
-        if (blockedBy(job, state) !== null) continue;
-        admit(job, state);
-        chosen.push(job.id);
-        turns--;
-        progressed = true;
-      }
-      if (chosen.length >= limit) break;
+  if (keys.length === 0) return { chosen, cursor: options.cursor };
+  const lists = new Map(keys.map((k) => [k, [...byKey.get(k)!]]));
+  const cursorKey = options.cursor.key;
+  let i = cursorKey === null ? 0 : keys.findIndex((k) => k >= cursorKey);
+  if (i < 0) i = 0;
+  let used = keys[i] === cursorKey ? options.cursor.used : 0;
+  // Stop after a whole turn around the keys admits nothing.
+  let idle = 0;
+  while (chosen.length < limit && idle < keys.length) {
+    const key = keys[i]!;
+    const list = lists.get(key)!;
+    const weight = Math.max(1, state.weights.get(key) ?? 1);
+    let took = false;
+    while (used < weight && list.length > 0 && chosen.length < limit) {
+      const job = list.shift()!;
+      if (blockedBy(job, state) !== null) continue;
+      admit(job, state);
+      chosen.push(job.id);
+      used++;
+      took = true;
     }
+    // Out of room mid-turn: this key goes on next round with the turns it has left.
+    if (chosen.length >= limit && used < weight && list.length > 0) break;
+    i = (i + 1) % keys.length;
+    used = 0;
+    idle = took ? 0 : idle + 1;
   }
-  return { chosen, nextRotation: start + 1 };
+  return { chosen, cursor: { key: keys[i]!, used } };
 }

@@ -7,3 +7,4 @@ export * from './ids';
 export * from './output';
 export * from './dispatch-plan';
 export * from './schedule';
+export * from './queue-controls';

@@ -8,3 +8,10 @@ import { startExecutor, RunningExecutor } from '@blixard/executor-sdk';
 
 export { startGateway, startScheduler, startRegistry, startExecutor, ProcessBackend, MockBackend };
 export type { RunningGateway, RunningScheduler, RunningRegistry, RunningExecutor };
+
+/** A mock backend under another name: its own durable consumer and its own capacity. */
+export function namedMock(name: string): MockBackend {
+  return new (class extends MockBackend {
+    override readonly name = name;
+  })();
+}

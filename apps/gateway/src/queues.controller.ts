@@ -1,0 +1,46 @@
+import { Body, Controller, Get, Inject, Param, Put } from '@nestjs/common';
+import type { QueueView } from '@blixard/contracts';
+import { NAME_PATTERN, ValidationError } from '@blixard/domain';
+import { GATEWAY, GatewayDeps } from './deps';
+
+/** Per-queue dispatch controls and fairness weights. */
+@Controller('v1')
+export class QueuesController {
+  constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {}
+
+  @Get('queues')
+  async list(): Promise<{ items: QueueView[] }> {
+    return { items: await this.deps.queues.list() };
+  }
+
+  @Get('queues/:name')
+  get(@Param('name') name: string): Promise<QueueView> {
+    return this.deps.queues.get(queueName(name));
+  }
+
+  /** `{ paused, maxConcurrency, rateLimit: {n, intervalMs}, keyConcurrency, keyRateLimit }`; null removes a limit. */
+  @Put('queues/:name')
+  async update(@Param('name') name: string, @Body() body: unknown): Promise<QueueView> {
+    const view = await this.deps.queues.update(queueName(name), body);
+    // Resumed or widened: what waits may go now.
+    this.deps.wakeScheduler('dispatch');
+    return view;
+  }
+
+  @Get('fairness')
+  async weights(): Promise<{ items: { key: string; weight: number }[] }> {
+    return { items: await this.deps.queues.weights() };
+  }
+
+  /** `{ weight }`: a fairness key of weight 3 gets three dispatches to another's one. */
+  @Put('fairness/:key')
+  setWeight(@Param('key') key: string, @Body() body: unknown): Promise<{ key: string; weight: number }> {
+    if (key.length === 0 || key.length > 200) throw new ValidationError([{ field: 'key', message: 'must be 1-200 characters' }]);
+    return this.deps.queues.setWeight(key, body);
+  }
+}
+
+function queueName(name: string): string {
+  if (!NAME_PATTERN.test(name)) throw new ValidationError([{ field: 'name', message: 'is not a queue name' }]);
+  return name;
+}

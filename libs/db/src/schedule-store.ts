@@ -1,0 +1,161 @@
+import type { ScheduleView } from '@blixard/contracts';
+import {
+  dueFireTimes,
+  isTerminal,
+  JobStatus,
+  JobSubmission,
+  newJobId,
+  nextFireTime,
+  NotFoundError,
+  ScheduleDefinition,
+} from '@blixard/domain';
+import { JobStore, requestHash } from './job-store';
+import type { Db, Prisma, Schedule } from './prisma';
+
+export interface FireOutcome {
+  /** Jobs made. */
+  fired: number;
+  /** Fire times passed over because the previous job still ran (`overlap: "skip"`). */
+  skipped: number;
+  /** Running attempts cancelled by `overlap: "cancel_previous"`, whose workers must be told. */
+  cancelled: { workerId: string; jobId: string; attempt: number }[];
+}
+
+/**
+ * Cron schedules. Each fire time makes exactly one job, even with several schedulers: a
+ * schedule is fired under its row lock (`FOR UPDATE SKIP LOCKED`), fire times up to `last_fire_at`
+ * are never made again, and each job carries the idempotency key `schedule:<id>:<fireTime>`.
+ */
+export class ScheduleStore {
+  constructor(
+    private readonly db: Db,
+    private readonly jobs: JobStore,
+    /** How late a fire time may be handled and still count as due (catch-up policy `none`). */
+    private readonly graceMs = 60_000,
+  ) {}
+
+  async create(def: ScheduleDefinition, now = new Date()): Promise<ScheduleView> {
+    const row = await this.db.schedule.create({
+      data: {
+        id: newJobId(),
+        name: def.name,
+        cron: def.cron,
+        timezone: def.timezone,
+        template: def.template as unknown as Prisma.InputJsonValue,
+        overlap: def.overlap,
+        catchUp: def.catchUp,
+        catchUpLimit: def.catchUpLimit,
+        paused: def.paused,
+        nextFireAt: def.paused ? null : nextFireTime(def.cron, def.timezone, now),
+        createdAt: now,
+        updatedAt: now,
+      },
+    });
+    return toScheduleView(row);
+  }
+
+  async list(): Promise<ScheduleView[]> {
+    return (await this.db.schedule.findMany({ orderBy: { createdAt: 'asc' } })).map(toScheduleView);
+  }
+
+  async get(id: string): Promise<ScheduleView> {
+    const row = await this.db.schedule.findUnique({ where: { id } });
+    if (!row) throw new NotFoundError('schedule', id);
+    return toScheduleView(row);
+  }
+
+  /** Pausing stops fires; resuming starts from now: fire times missed while paused are not caught up. */
+  async setPaused(id: string, paused: boolean, now = new Date()): Promise<ScheduleView> {
+    const row = await this.db.schedule.findUnique({ where: { id } });
+    if (!row) throw new NotFoundError('schedule', id);
+    if (row.paused === paused) return toScheduleView(row);
+    const updated = await this.db.schedule.update({
+      where: { id },
+      data: paused
+        ? { paused: true, nextFireAt: null, updatedAt: now }
+        : { paused: false, lastFireAt: now, nextFireAt: nextFireTime(row.cron, row.timezone, now), updatedAt: now },
+    });
+    return toScheduleView(updated);
+  }
+
+  async delete(id: string): Promise<void> {
+    const { count } = await this.db.schedule.deleteMany({ where: { id } });
+    if (count === 0) throw new NotFoundError('schedule', id);
+  }
+
+  /** When the next schedule fires (for the scheduler's timer); null when none is active. */
+  async nextFireAt(): Promise<Date | null> {
+    const row = await this.db.schedule.findFirst({ where: { paused: false, nextFireAt: { not: null } }, orderBy: { nextFireAt: 'asc' }, select: { nextFireAt: true } });
+    return row?.nextFireAt ?? null;
+  }
+
+  /** Fires every due schedule (up to `limit` schedules), applying its catch-up and overlap policies. */
+  async fireDue(limit: number): Promise<FireOutcome> {
+    return this.db.$transaction(async (tx) => {
+      const due = await tx.$queryRaw<{ id: string; now: Date }[]>`
+        SELECT id, now() AS now FROM schedules
+        WHERE NOT paused AND next_fire_at <= now()
+        ORDER BY next_fire_at
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED`;
+      const outcome: FireOutcome = { fired: 0, skipped: 0, cancelled: [] };
+      for (const { id, now: dbNow } of due) {
+        const s = await tx.schedule.findUniqueOrThrow({ where: { id } });
+        const now = new Date(dbNow);
+        const def = { cron: s.cron, timezone: s.timezone, catchUp: s.catchUp as ScheduleDefinition['catchUp'], catchUpLimit: s.catchUpLimit };
+        const since = s.lastFireAt ?? s.createdAt;
+        const times = dueFireTimes(def, since, now, this.graceMs);
+        const template = s.template as unknown as JobSubmission;
+        let lastJobId = s.lastJobId;
+        for (const t of times) {
+          if (lastJobId !== null && s.overlap !== 'allow') {
+            const prev = await tx.job.findUnique({ where: { id: lastJobId }, select: { status: true } });
+            if (prev && !isTerminal(prev.status as JobStatus)) {
+              if (s.overlap === 'skip') {
+                outcome.skipped++;
+                continue;
+              }
+              const { notify } = await this.jobs.cancelInTx(tx, lastJobId, `superseded by the ${t.toISOString()} fire of schedule ${id}`);
+              if (notify) outcome.cancelled.push({ ...notify, jobId: lastJobId });
+            }
+          }
+          const key = `schedule:${id}:${t.toISOString()}`;
+          const existing = await tx.job.findUnique({ where: { queue_idempotencyKey: { queue: template.queue, idempotencyKey: key } }, select: { id: true } });
+          if (existing) {
+            lastJobId = existing.id;
+            continue;
+          }
+          const submission: JobSubmission = { ...template, idempotencyKey: key, runAt: null, dependsOn: [] };
+          const job = await this.jobs.insertJob(tx, submission, requestHash(template), now, { scheduleId: id });
+          lastJobId = job.id;
+          outcome.fired++;
+        }
+        // Every fire time up to now is handled, fired or not: none is ever made later.
+        const handledUpTo = dueFireTimes({ ...def, catchUp: 'latest' }, since, now, 0)[0] ?? since;
+        await tx.schedule.update({
+          where: { id },
+          data: { lastFireAt: handledUpTo, lastJobId, nextFireAt: nextFireTime(s.cron, s.timezone, now), updatedAt: now },
+        });
+      }
+      return outcome;
+    });
+  }
+}
+
+export function toScheduleView(s: Schedule): ScheduleView {
+  return {
+    id: s.id,
+    name: s.name,
+    cron: s.cron,
+    timezone: s.timezone,
+    template: s.template as Record<string, unknown>,
+    overlap: s.overlap as ScheduleView['overlap'],
+    catchUp: s.catchUp as ScheduleView['catchUp'],
+    catchUpLimit: s.catchUpLimit,
+    paused: s.paused,
+    nextFireAt: s.nextFireAt?.toISOString() ?? null,
+    lastFireAt: s.lastFireAt?.toISOString() ?? null,
+    lastJobId: s.lastJobId,
+    createdAt: s.createdAt.toISOString(),
+  };
+}
