@@ -69,7 +69,9 @@ export class Scheduler {
       idempotencyWindowMs: o.idempotencyWindowMs,
     });
     this.dispatch = new DispatchStore(o.db, { subjects: s, source: '/blixard/scheduler', claimLeaseMs: o.claimLeaseMs, fairness: o.fairness });
-    this.schedules = new ScheduleStore(o.db, this.store);
+    // A fire time counts as due (not missed) for two reconcile periods: `catchUp: none` then
+    // drops only fire times missed while no scheduler ran.
+    this.schedules = new ScheduleStore(o.db, this.store, Math.max(1_000, 2 * o.reconcileIntervalMs));
     this.relay = new OutboxRelay(o.db, async (subject, event, messageId) => {
       await o.bus.js.publish(subject, encodeJson(event), { msgID: messageId, timeout: 5_000 });
     });
@@ -159,6 +161,8 @@ export class Scheduler {
     const promoted = await this.store.promoteDue(this.o.dispatchBatchSize);
     const resolved = await this.store.resolveBlocked(this.o.dispatchBatchSize);
     const batch = await this.dispatch.claimForDispatch(this.o.dispatchBatchSize);
+    // Another replica holds the dispatch lock and may have missed what this one just made ready.
+    if (!batch.locked) setTimeout(() => this.dispatcher.kick(), 20);
     if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
     await Promise.all(batch.jobs.map((job) => this.publishDispatch(job, false, batch.parents.get(job.id))));
     await this.armDueTimer();

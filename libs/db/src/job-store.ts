@@ -45,6 +45,7 @@ export interface LockedJob {
   maxAttempts: number;
   backoff: BackoffPolicy;
   timeoutMs: number | null;
+  startedAt: Date | null;
   /** The database's clock: leases and deadlines are computed on it, never on a service's. */
   now: Date;
 }
@@ -298,6 +299,9 @@ export class JobStore {
         return { applied: false, reason: 'stale', job: cur };
       }
       const finishedAt = new Date(report.at);
+      // Reports of one attempt may be applied out of order across schedulers: a completion that
+      // arrives before its start still tells when the attempt started.
+      const startedAt = cur.startedAt ?? new Date(finishedAt.getTime() - report.durationMs);
       const result = report.output === undefined || report.output === null ? Prisma.JsonNull : (report.output as Prisma.InputJsonValue);
       const job = await tx.job.update({
         where: { id: cur.id },
@@ -305,6 +309,7 @@ export class JobStore {
           status: transition(cur.status, 'completed'),
           workerId: report.workerId,
           result,
+          startedAt,
           exitCode: report.exitCode ?? null,
           stdoutTail: report.stdoutTail ?? null,
           stderrTail: report.stderrTail ?? null,
@@ -321,6 +326,7 @@ export class JobStore {
         data: {
           workerId: report.workerId,
           outcome: 'COMPLETED',
+          startedAt,
           result,
           exitCode: report.exitCode ?? null,
           durationMs: report.durationMs,
@@ -497,6 +503,7 @@ export class JobStore {
           leaseExpiresAt: null,
           deadlineAt: null,
           finishedAt: null,
+          startedAt: null,
           error: null,
           errorCode: null,
           updatedAt: cur.now,
@@ -547,7 +554,7 @@ export class JobStore {
       where: { id: cur.id },
       data:
         decision.kind === 'retry'
-          ? { ...common, status: transition(cur.status, 'retrying'), workerId: null, runAt: addMs(cur.now, decision.delayMs) }
+          ? { ...common, status: transition(cur.status, 'retrying'), workerId: null, startedAt: null, runAt: addMs(cur.now, decision.delayMs) }
           : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now },
     });
     await this.finishAttempt(tx, cur, outcome, failure, details);
@@ -604,10 +611,10 @@ export class JobStore {
   private async lock(tx: Tx, id: string, skipLocked = false): Promise<LockedJob | null> {
     const rows = skipLocked
       ? await tx.$queryRaw<RawLocked[]>`
-          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, now() AS now
+          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
           FROM jobs WHERE id = ${id}::uuid FOR UPDATE SKIP LOCKED`
       : await tx.$queryRaw<RawLocked[]>`
-          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, now() AS now
+          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
           FROM jobs WHERE id = ${id}::uuid FOR UPDATE`;
     const r = rows[0];
     if (!r) return null;
@@ -619,6 +626,7 @@ export class JobStore {
       maxAttempts: r.max_attempts,
       backoff: resolveBackoff(r.backoff as Partial<BackoffPolicy>),
       timeoutMs: r.timeout_ms,
+      startedAt: r.started_at ? new Date(r.started_at) : null,
       now: new Date(r.now),
     };
   }
@@ -640,5 +648,6 @@ interface RawLocked {
   max_attempts: number;
   backoff: unknown;
   timeout_ms: number | null;
+  started_at: Date | string | null;
   now: Date | string;
 }
