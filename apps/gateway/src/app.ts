@@ -9,6 +9,7 @@ import { problemMiddleware, ProblemFilter } from './problem';
 import { WorkersController } from './workers.controller';
 import { SchedulesController } from './schedules.controller';
 import { QueuesController } from './queues.controller';
+import { OpenApiController } from './openapi.controller';
 
 export interface RunningGateway {
   port: number;
@@ -43,7 +44,7 @@ export async function startGateway(
 
   @Module({
     imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)],
-    controllers: [JobsController, WorkersController, SchedulesController, QueuesController],
+    controllers: [JobsController, WorkersController, SchedulesController, QueuesController, OpenApiController],
     providers: [{ provide: GATEWAY, useValue: deps }],
   })
   class GatewayModule {}

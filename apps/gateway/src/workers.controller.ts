@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
 import type { WorkerView } from '@blixard/contracts';
-import { NotFoundError, ValidationError } from '@blixard/domain';
+import { FieldError, NotFoundError, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
@@ -11,13 +11,21 @@ export class WorkersController {
 
   /** The fleet: backend, status, capacity, running attempts, last heartbeat. */
   @Get()
-  list(@Query('backend') backend?: string, @Query('status') status?: string): Promise<WorkerView[]> {
-    const statuses = status?.split(',').filter(Boolean);
-    const bad = statuses?.filter((s) => !WORKER_STATUSES.includes(s as never)) ?? [];
-    if (bad.length > 0 || (backend !== undefined && typeof backend !== 'string')) {
-      throw new ValidationError([{ field: 'status', message: `must be among ${WORKER_STATUSES.join(', ')}` }]);
-    }
-    return this.deps.workers.list({ backend, status: statuses as (typeof WORKER_STATUSES)[number][] | undefined });
+  list(@Query() query: Record<string, unknown>): Promise<WorkerView[]> {
+    const errors: FieldError[] = [];
+    // `status` may repeat or be comma-separated; `backend` is given once.
+    const statuses = (Array.isArray(query.status) ? query.status : query.status === undefined ? [] : [query.status])
+      .flatMap((s) => String(s).split(','))
+      .filter(Boolean);
+    const bad = statuses.filter((s) => !WORKER_STATUSES.includes(s as never));
+    if (bad.length > 0) errors.push({ field: 'status', message: `${bad.map((b) => JSON.stringify(b)).join(', ')} not among ${WORKER_STATUSES.join(', ')}` });
+    if (query.backend !== undefined && typeof query.backend !== 'string') errors.push({ field: 'backend', message: 'must be given once' });
+    for (const k of Object.keys(query)) if (k !== 'status' && k !== 'backend') errors.push({ field: k, message: 'is not a known query parameter' });
+    if (errors.length > 0) throw new ValidationError(errors);
+    return this.deps.workers.list({
+      backend: query.backend as string | undefined,
+      status: statuses.length > 0 ? (statuses as (typeof WORKER_STATUSES)[number][]) : undefined,
+    });
   }
 
   @Get(':id')

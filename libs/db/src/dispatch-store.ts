@@ -1,7 +1,9 @@
 import type { Subjects } from '@blixard/contracts';
 import { DispatchCandidate, DispatchState, FairCursor, keyOf, planDispatch, QueueControls, START_CURSOR } from '@blixard/domain';
 import { jobEventRow } from './outbox-rows';
-import type { Db, Job, Tx } from './prisma';
+import type { Pool } from 'pg';
+import { poolOf, type Db, type Job } from './prisma';
+import { inTransaction, insertOutbox, jobFromRow, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -29,14 +31,18 @@ const DISPATCH_LOCK = 727275;
  * when the holder dies (the lock dies with its connection).
  */
 export class DispatchStore {
+  private readonly pool: Pool;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly options: { subjects: Subjects; source: string; claimLeaseMs: number; fairness: boolean },
-  ) {}
+  ) {
+    this.pool = poolOf(db);
+  }
 
   async claimForDispatch(limit: number): Promise<DispatchBatch> {
-    return this.db.$transaction(async (tx) => {
-      const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS locked`;
+    return inTransaction(this.pool, async (tx) => {
+      const { rows: [lock] } = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [DISPATCH_LOCK]);
       if (!lock?.locked) return { jobs: [], parents: new Map(), locked: false, more: false };
 
       const state = await this.loadState(tx);
@@ -47,7 +53,8 @@ export class DispatchStore {
       const byBackend = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
       // Fairness shares each backend's slots: one weighted round robin per backend, whose position
       // is shared by every replica (each round continues where the last one stopped).
-      const cursors = new Map((await tx.dispatchCursor.findMany()).map((c) => [c.backend, { key: c.fairKey, used: c.fairUsed }]));
+      const { rows: cursorRows } = await tx.query<{ backend: string; fair_key: string | null; fair_used: number }>(`SELECT backend, fair_key, fair_used FROM dispatch_cursor`);
+      const cursors = new Map(cursorRows.map((c) => [c.backend, { key: c.fair_key, used: c.fair_used }]));
       const plan = { chosen: [] as string[] };
       for (const [backend, byKey] of byBackend) {
         if (plan.chosen.length >= limit) break;
@@ -59,43 +66,47 @@ export class DispatchStore {
         });
         plan.chosen.push(...part.chosen);
         if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) {
-          await tx.dispatchCursor.upsert({
-            where: { backend },
-            create: { backend, fairKey: part.cursor.key, fairUsed: part.cursor.used },
-            update: { fairKey: part.cursor.key, fairUsed: part.cursor.used },
-          });
+          await tx.query(
+            `INSERT INTO dispatch_cursor (backend, fair_key, fair_used) VALUES ($1, $2, $3)
+             ON CONFLICT (backend) DO UPDATE SET fair_key = excluded.fair_key, fair_used = excluded.fair_used`,
+            [backend, part.cursor.key, part.cursor.used],
+          );
         }
       }
       if (plan.chosen.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
 
       // Guarded by status: a job cancelled since it was read is not claimed.
-      const claimed = await tx.$queryRaw<{ id: string }[]>`
-        UPDATE jobs
-        SET status = 'CLAIMED', attempt = attempt + 1, worker_id = NULL, deadline_at = NULL,
-            lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'),
-            dispatched_at = now(), updated_at = now()
-        WHERE id = ANY(${plan.chosen}::uuid[]) AND status = 'PENDING'
-        RETURNING id`;
+      const { rows: claimed } = await tx.query(
+        `UPDATE jobs
+         SET status = 'CLAIMED', attempt = attempt + 1, worker_id = NULL, deadline_at = NULL,
+             lease_expires_at = now() + ($1::int * interval '1 millisecond'),
+             dispatched_at = now(), updated_at = now()
+         WHERE id = ANY($2::uuid[]) AND status = 'PENDING'
+         RETURNING *`,
+        [this.options.claimLeaseMs, plan.chosen],
+      );
       const order = new Map(plan.chosen.map((id, i) => [id, i]));
-      const jobs = (await tx.job.findMany({ where: { id: { in: claimed.map((r) => r.id) } } })).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-      await tx.jobAttempt.createMany({
-        data: jobs.map((j) => ({ jobId: j.id, attempt: j.attempt, queue: j.queue, concurrencyKey: j.concurrencyKey, claimedAt: j.dispatchedAt ?? undefined })),
-      });
-      await tx.outboxEvent.createMany({ data: jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING')) });
+      const jobs = claimed.map(jobFromRow).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+      await tx.query(
+        `INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])`,
+        [jobs.map((j) => j.id), jobs.map((j) => j.attempt), jobs.map((j) => j.queue), jobs.map((j) => j.concurrencyKey), jobs.map((j) => j.dispatchedAt)],
+      );
+      await insertOutbox(tx, jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING')));
       const parents = await loadParents(tx, jobs.map((j) => j.id));
       return { jobs, parents, locked: true, more: plan.chosen.length === limit };
     });
   }
 
   /** Capacity, attempts in flight, queue controls, recent dispatches and weights. */
-  private async loadState(tx: Tx): Promise<DispatchState> {
-    const capacity = await tx.$queryRaw<{ backend: string; slots: number }[]>`
-      SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend`;
-    const inFlight = await tx.$queryRaw<{ backend: string; queue: string; concurrency_key: string | null; n: number }[]>`
-      SELECT backend, queue, concurrency_key, count(*)::int AS n FROM jobs
-      WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key`;
-    const queueRows = await tx.queue.findMany();
-    const weights = await tx.fairnessWeight.findMany();
+  private async loadState(tx: Sql): Promise<DispatchState> {
+    const { rows: capacity } = await tx.query<{ backend: string; slots: number }>(
+      `SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend`);
+    const { rows: inFlight } = await tx.query<{ backend: string; queue: string; concurrency_key: string | null; n: number }>(
+      `SELECT backend, queue, concurrency_key, count(*)::int AS n FROM jobs
+       WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key`);
+    const { rows: queueRows } = await tx.query<QueueRow>(`SELECT * FROM queues`);
+    const { rows: weights } = await tx.query<{ key: string; weight: number }>(`SELECT key, weight FROM fairness_weights`);
 
     const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
     const queueInFlight = new Map<string, number>();
@@ -110,10 +121,10 @@ export class DispatchStore {
         q.name,
         {
           paused: q.paused,
-          maxConcurrency: q.maxConcurrency,
-          rateLimit: q.rateLimitN !== null && q.rateLimitIntervalMs !== null ? { n: q.rateLimitN, intervalMs: q.rateLimitIntervalMs } : null,
-          keyConcurrency: q.keyConcurrency,
-          keyRateLimit: q.keyRateLimitN !== null && q.keyRateLimitIntervalMs !== null ? { n: q.keyRateLimitN, intervalMs: q.keyRateLimitIntervalMs } : null,
+          maxConcurrency: q.max_concurrency,
+          rateLimit: q.rate_limit_n !== null && q.rate_limit_interval_ms !== null ? { n: q.rate_limit_n, intervalMs: q.rate_limit_interval_ms } : null,
+          keyConcurrency: q.key_concurrency,
+          keyRateLimit: q.key_rate_limit_n !== null && q.key_rate_limit_interval_ms !== null ? { n: q.key_rate_limit_n, intervalMs: q.key_rate_limit_interval_ms } : null,
         },
       ]),
     );
@@ -122,17 +133,21 @@ export class DispatchStore {
     const keyRecent = new Map<string, number>();
     for (const [name, c] of queues) {
       if (c.rateLimit) {
-        const [r] = await tx.$queryRaw<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM job_attempts
-          WHERE queue = ${name} AND claimed_at > now() - (${c.rateLimit.intervalMs}::int * interval '1 millisecond')`;
+        const { rows: [r] } = await tx.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM job_attempts
+           WHERE queue = $1 AND claimed_at > now() - ($2::int * interval '1 millisecond')`,
+          [name, c.rateLimit.intervalMs],
+        );
         queueRecent.set(name, r?.n ?? 0);
       }
       if (c.keyRateLimit) {
-        const rows = await tx.$queryRaw<{ concurrency_key: string; n: number }[]>`
-          SELECT concurrency_key, count(*)::int AS n FROM job_attempts
-          WHERE queue = ${name} AND concurrency_key IS NOT NULL
-            AND claimed_at > now() - (${c.keyRateLimit.intervalMs}::int * interval '1 millisecond')
-          GROUP BY concurrency_key`;
+        const { rows } = await tx.query<{ concurrency_key: string; n: number }>(
+          `SELECT concurrency_key, count(*)::int AS n FROM job_attempts
+           WHERE queue = $1 AND concurrency_key IS NOT NULL
+             AND claimed_at > now() - ($2::int * interval '1 millisecond')
+           GROUP BY concurrency_key`,
+          [name, c.keyRateLimit.intervalMs],
+        );
         for (const r of rows) keyRecent.set(keyOf(name, r.concurrency_key), r.n);
       }
     }
@@ -146,13 +161,14 @@ export class DispatchStore {
    * no more than one with a single job.
    */
   private async loadCandidates(
-    tx: Tx,
+    tx: Sql,
     limit: number,
     backends: string[],
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
   ): Promise<Map<string, Map<string, DispatchCandidate[]>>> {
-    const rows = await tx.$queryRaw<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; rank: bigint }[]>`
+    const { rows } = await tx.query<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; rank: string }>(
+      `
       WITH RECURSIVE fair_keys(k) AS (
         (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
         UNION ALL
@@ -165,18 +181,20 @@ export class DispatchStore {
       CROSS JOIN LATERAL (
         SELECT id, backend, queue, fairness_key, concurrency_key, priority, created_at FROM jobs
         WHERE status = 'PENDING' AND fairness_key = fk.k
-          AND backend = ANY(${backends}::text[])
-          AND NOT (queue = ANY(${closedQueues}::text[]))
+          AND backend = ANY($1::text[])
+          AND NOT (queue = ANY($2::text[]))
           AND NOT EXISTS (
-            SELECT 1 FROM unnest(${saturated.queues}::text[], ${saturated.keys}::text[]) AS s(q, k)
+            SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
             WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
         ORDER BY priority DESC, created_at, id
-        LIMIT ${limit}
+        LIMIT $5
       ) j
-      WHERE fk.k IS NOT NULL`;
+      WHERE fk.k IS NOT NULL`,
+      [backends, closedQueues, saturated.queues, saturated.keys, limit],
+    );
     // backend → fairness key → candidates in priority order.
     const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
-    for (const r of rows.sort((a, b) => Number(a.rank - b.rank))) {
+    for (const r of rows.sort((a, b) => Number(a.rank) - Number(b.rank))) {
       const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, rank: Number(r.rank) };
       const byKey = byBackend.get(c.backend) ?? byBackend.set(c.backend, new Map()).get(c.backend)!;
       const list = byKey.get(c.fairnessKey) ?? byKey.set(c.fairnessKey, []).get(c.fairnessKey)!;
@@ -187,12 +205,23 @@ export class DispatchStore {
 
   /** When the next SCHEDULED job becomes due, for the dispatcher's timer (null: none waiting). */
   async nextRunAt(): Promise<Date | null> {
-    const [r] = await this.db.$queryRaw<{ at: Date | null }[]>`SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED'`;
+    const { rows: [r] } = await this.pool.query<{ at: Date | null }>(`SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED'`);
     return r?.at ? new Date(r.at) : null;
   }
 }
 
 type Ranked = DispatchCandidate & { rank: number };
+
+interface QueueRow {
+  name: string;
+  paused: boolean;
+  max_concurrency: number | null;
+  rate_limit_n: number | null;
+  rate_limit_interval_ms: number | null;
+  key_concurrency: number | null;
+  key_rate_limit_n: number | null;
+  key_rate_limit_interval_ms: number | null;
+}
 
 function isClosed(queue: string, c: QueueControls, s: DispatchState): boolean {
   return (
@@ -222,13 +251,15 @@ function saturatedKeys(s: DispatchState): { queues: string[]; keys: string[] } {
 }
 
 /** Each dependent's parents with their status and result. */
-export async function loadParents(tx: Tx | Db, childIds: string[]): Promise<Map<string, ParentResult[]>> {
+export async function loadParents(sql: Sql, childIds: string[]): Promise<Map<string, ParentResult[]>> {
   const parents = new Map<string, ParentResult[]>();
   if (childIds.length === 0) return parents;
-  const rows = await tx.$queryRaw<{ child_id: string; id: string; status: string; result: unknown }[]>`
-    SELECT d.child_id, p.id, p.status::text AS status, p.result
-    FROM job_dependencies d JOIN jobs p ON p.id = d.parent_id
-    WHERE d.child_id = ANY(${childIds}::uuid[])`;
+  const { rows } = await sql.query<{ child_id: string; id: string; status: string; result: unknown }>(
+    `SELECT d.child_id, p.id, p.status::text AS status, p.result
+     FROM job_dependencies d JOIN jobs p ON p.id = d.parent_id
+     WHERE d.child_id = ANY($1::uuid[])`,
+    [childIds],
+  );
   for (const r of rows) {
     const list = parents.get(r.child_id) ?? [];
     list.push({ jobId: r.id, status: r.status, result: r.result ?? null });

@@ -16,7 +16,9 @@ import {
   BackoffPolicy,
   ValidationError,
 } from '@blixard/domain';
-import { Prisma, type Db, type Job, type Tx } from './prisma';
+import type { Pool } from 'pg';
+import { poolOf, type Db, type Job } from './prisma';
+import { inTransaction, insertJobRow, insertOutbox, jobFromRow, Sql, updateAttempt, updateJob } from './sql';
 import { jobEventRow } from './outbox-rows';
 import { loadParents, ParentResult } from './dispatch-store';
 
@@ -85,10 +87,14 @@ const addMs = (d: Date, ms: number): Date => new Date(d.getTime() + ms);
  * number), and otherwise changes nothing and reports the write as stale.
  */
 export class JobStore {
+  private readonly pool: Pool;
+
   constructor(
     private readonly db: Db,
     private readonly options: JobStoreOptions,
-  ) {}
+  ) {
+    this.pool = poolOf(db);
+  }
 
   // ---------------------------------------------------------------- submit
 
@@ -103,11 +109,11 @@ export class JobStore {
       if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
     }
     try {
-      const job = await this.db.$transaction((tx) => this.insertJob(tx, submission, bodyHash, now));
+      const job = await inTransaction(this.pool, (tx) => this.insertJob(tx, submission, bodyHash, now));
       return { job, created: true };
     } catch (err) {
       // Two submissions with one key raced; the loser returns the winner's job.
-      if (submission.idempotencyKey !== null && err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      if (submission.idempotencyKey !== null && (err as { code?: string }).code === '23505') {
         const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
         if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
       }
@@ -119,11 +125,11 @@ export class JobStore {
    * Inserts a job, its dependency edges and its `created` event within `tx`. Parents must exist
    * (a missing one is a 400), so every edge points to an older job: cycles cannot be built.
    */
-  async insertJob(tx: Tx, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } = {}): Promise<Job> {
+  async insertJob(tx: Sql, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } = {}): Promise<Job> {
     if (submission.dependsOn.length > 0) {
       // FOR SHARE: a parent cannot finish while its new dependent is being written, so the
       // resolver that runs after its transition sees this dependent.
-      const found = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM jobs WHERE id = ANY(${submission.dependsOn}::uuid[]) FOR SHARE`;
+      const { rows: found } = await tx.query<{ id: string }>(`SELECT id FROM jobs WHERE id = ANY($1::uuid[]) FOR SHARE`, [submission.dependsOn]);
       const known = new Set(found.map((r) => r.id));
       const missing = submission.dependsOn.map((id, i) => ({ id, i })).filter(({ id }) => !known.has(id));
       if (missing.length > 0) {
@@ -131,12 +137,11 @@ export class JobStore {
       }
     }
     const status = transition(null, 'created', initialStatus(submission, now));
-    const job = await tx.job.create({
-      data: {
+    const job = await insertJobRow(tx, {
         id: newJobId(),
         queue: submission.queue,
         backend: submission.backend,
-        payload: submission.payload as Prisma.InputJsonValue,
+        payload: submission.payload,
         status,
         priority: submission.priority,
         labels: submission.labels,
@@ -149,11 +154,12 @@ export class JobStore {
         fairnessKey: submission.fairnessKey,
         onParentFailure: submission.onParentFailure,
         scheduleId: extra.scheduleId ?? null,
-        ...(submission.runAt ? { runAt: submission.runAt } : {}),
-      },
-    });
+        runAt: submission.runAt ?? now,
+        createdAt: now,
+        updatedAt: now,
+      });
     if (submission.dependsOn.length > 0) {
-      await tx.jobDependency.createMany({ data: submission.dependsOn.map((parentId) => ({ childId: job.id, parentId })) });
+      await tx.query(`INSERT INTO job_dependencies (child_id, parent_id) SELECT $1, unnest($2::uuid[])`, [job.id, submission.dependsOn]);
     }
     await this.emit(tx, 'created', job, null);
     return job;
@@ -166,7 +172,7 @@ export class JobStore {
    * Returns how many jobs it moved.
    */
   async resolveBlocked(limit: number): Promise<number> {
-    const settled = await this.db.$queryRaw<{ id: string; on_parent_failure: string; all_completed: boolean; any_failed: boolean; all_ended: boolean; failed_parent: string | null }[]>`
+    const { rows: settled } = await this.pool.query<{ id: string; on_parent_failure: string; all_completed: boolean; any_failed: boolean; all_ended: boolean; failed_parent: string | null }>(`
       SELECT c.id, c.on_parent_failure,
              bool_and(p.status = 'COMPLETED') AS all_completed,
              bool_or(p.status IN ('FAILED', 'CANCELLED')) AS any_failed,
@@ -178,17 +184,17 @@ export class JobStore {
       WHERE c.status = 'BLOCKED'
       GROUP BY c.id, c.on_parent_failure
       HAVING bool_and(p.status = 'COMPLETED') OR bool_or(p.status IN ('FAILED', 'CANCELLED'))
-      LIMIT ${limit}`;
+      LIMIT $1`, [limit]);
     let moved = 0;
     for (const r of settled) {
       const release = r.all_completed || (r.on_parent_failure === 'run' && r.all_ended);
       const cancel = !release && r.any_failed && r.on_parent_failure !== 'run';
       if (!release && !cancel) continue;
-      const done = await this.db.$transaction(async (tx) => {
+      const done = await inTransaction(this.pool, async (tx) => {
         const cur = await this.lock(tx, r.id, true);
         if (!cur || cur.status !== 'BLOCKED') return false;
         if (release) {
-          const job = await tx.job.update({ where: { id: cur.id }, data: { status: transition(cur.status, 'released'), updatedAt: cur.now } });
+          const job = await updateJob(tx, cur.id, { status: transition(cur.status, 'released'), updatedAt: cur.now });
           await this.emit(tx, 'released', job, cur.status);
         } else {
           await this.finishCancelled(tx, cur, `parent ${r.failed_parent} did not complete`, {}, 'parent_failed');
@@ -214,14 +220,17 @@ export class JobStore {
 
   /** Frees the idempotency keys of jobs older than `windowMs`; returns how many. */
   async expireIdempotencyKeys(windowMs: number, limit: number): Promise<number> {
-    return this.db.$executeRaw`
-      UPDATE jobs SET idempotency_key = NULL, request_hash = NULL
-      WHERE id IN (
-        SELECT id FROM jobs
-        WHERE idempotency_key IS NOT NULL
-          AND created_at < now() - (${windowMs}::bigint * interval '1 millisecond')
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)`;
+    const { rowCount } = await this.pool.query(
+      `UPDATE jobs SET idempotency_key = NULL, request_hash = NULL
+       WHERE id IN (
+         SELECT id FROM jobs
+         WHERE idempotency_key IS NOT NULL
+           AND created_at < now() - ($1::bigint * interval '1 millisecond')
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED)`,
+      [windowMs, limit],
+    );
+    return rowCount ?? 0;
   }
 
   private replayOf(existing: Job, bodyHash: string): Job {
@@ -241,21 +250,23 @@ export class JobStore {
    * Returns how many it promoted.
    */
   async promoteDue(limit: number): Promise<number> {
-    return this.db.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<{ id: string }[]>`
-        WITH due AS (
-          SELECT id FROM jobs
-          WHERE status = 'SCHEDULED' AND run_at <= now()
-          ORDER BY run_at
-          LIMIT ${limit}
-          FOR UPDATE SKIP LOCKED
-        )
-        UPDATE jobs j SET status = 'PENDING', updated_at = now()
-        FROM due WHERE j.id = due.id
-        RETURNING j.id`;
+    return inTransaction(this.pool, async (tx) => {
+      const { rows } = await tx.query(
+        `WITH due AS (
+           SELECT id FROM jobs
+           WHERE status = 'SCHEDULED' AND run_at <= now()
+           ORDER BY run_at
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE jobs j SET status = 'PENDING', updated_at = now()
+         FROM due WHERE j.id = due.id
+         RETURNING j.*`,
+        [limit],
+      );
       if (rows.length === 0) return 0;
-      const jobs = await tx.job.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
-      await tx.outboxEvent.createMany({ data: jobs.map((j) => this.eventRow('due', j, 'SCHEDULED')) });
+      const jobs = rows.map(jobFromRow);
+      await insertOutbox(tx, jobs.map((j) => this.eventRow('due', j, 'SCHEDULED')));
       return jobs.length;
     });
   }
@@ -264,27 +275,21 @@ export class JobStore {
 
   /** An executor began attempt `attempt`: CLAIMED → RUNNING, the run lease and deadline start. */
   async applyStarted(report: StartedReport): Promise<ApplyResult> {
-    return this.db.$transaction(async (tx) => {
+    return inTransaction(this.pool, async (tx) => {
       const cur = await this.lock(tx, report.jobId);
       if (!cur) return { applied: false, reason: 'unknown_job' };
       if (cur.attempt !== report.attempt || !canTransition(cur.status, 'started')) {
         return { applied: false, reason: 'stale', job: cur };
       }
-      const job = await tx.job.update({
-        where: { id: cur.id },
-        data: {
+      const job = await updateJob(tx, cur.id, {
           status: transition(cur.status, 'started'),
           workerId: report.workerId,
           startedAt: new Date(report.at),
           leaseExpiresAt: addMs(cur.now, this.options.runLeaseMs),
           deadlineAt: cur.timeoutMs === null ? null : addMs(cur.now, cur.timeoutMs),
           updatedAt: cur.now,
-        },
-      });
-      await tx.jobAttempt.update({
-        where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
-        data: { workerId: report.workerId, startedAt: new Date(report.at) },
-      });
+        });
+      await updateAttempt(tx, cur.id, cur.attempt, { workerId: report.workerId, startedAt: new Date(report.at) });
       await this.emit(tx, 'started', job, cur.status);
       return { applied: true, job };
     });
@@ -292,7 +297,7 @@ export class JobStore {
 
   /** Attempt `attempt` succeeded: → COMPLETED with its output. Applied at most once per job. */
   async applyCompleted(report: CompletedReport): Promise<ApplyResult> {
-    return this.db.$transaction(async (tx) => {
+    return inTransaction(this.pool, async (tx) => {
       const cur = await this.lock(tx, report.jobId);
       if (!cur) return { applied: false, reason: 'unknown_job' };
       if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'completed')) {
@@ -302,10 +307,8 @@ export class JobStore {
       // Reports of one attempt may be applied out of order across schedulers: a completion that
       // arrives before its start still tells when the attempt started.
       const startedAt = cur.startedAt ?? new Date(finishedAt.getTime() - report.durationMs);
-      const result = report.output === undefined || report.output === null ? Prisma.JsonNull : (report.output as Prisma.InputJsonValue);
-      const job = await tx.job.update({
-        where: { id: cur.id },
-        data: {
+      const result = report.output ?? null;
+      const job = await updateJob(tx, cur.id, {
           status: transition(cur.status, 'completed'),
           workerId: report.workerId,
           result,
@@ -319,11 +322,8 @@ export class JobStore {
           deadlineAt: null,
           finishedAt,
           updatedAt: cur.now,
-        },
-      });
-      await tx.jobAttempt.update({
-        where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
-        data: {
+        });
+      await updateAttempt(tx, cur.id, cur.attempt, {
           workerId: report.workerId,
           outcome: 'COMPLETED',
           startedAt,
@@ -333,8 +333,7 @@ export class JobStore {
           stdoutTail: report.stdoutTail ?? null,
           stderrTail: report.stderrTail ?? null,
           finishedAt,
-        },
-      });
+        });
       await this.emit(tx, 'completed', job, cur.status, true);
       return { applied: true, job };
     });
@@ -345,7 +344,7 @@ export class JobStore {
    * retryable, else → FAILED (the dead-letter state). A `cancelled` report ends the job CANCELLED.
    */
   async applyFailed(report: FailedReport): Promise<ApplyResult> {
-    return this.db.$transaction(async (tx) => {
+    return inTransaction(this.pool, async (tx) => {
       const cur = await this.lock(tx, report.jobId);
       if (!cur) return { applied: false, reason: 'unknown_job' };
       if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'failed')) {
@@ -379,14 +378,15 @@ export class JobStore {
    * or `timed_out`, and are retried under the job's policy. Returns the jobs it moved.
    */
   async expireOverdueAttempts(limit: number, graceMs: number): Promise<Job[]> {
-    const overdue = await this.db.$queryRaw<{ id: string; timed_out: boolean }[]>`
-      SELECT id, (deadline_at IS NOT NULL AND deadline_at + (${graceMs}::int * interval '1 millisecond') < now()) AS timed_out
-      FROM jobs
-      WHERE status = 'RUNNING'
-        AND (lease_expires_at < now()
-             OR deadline_at + (${graceMs}::int * interval '1 millisecond') < now())
-      ORDER BY lease_expires_at
-      LIMIT ${limit}`;
+    const { rows: overdue } = await this.pool.query<{ id: string; timed_out: boolean }>(
+      `SELECT id, (deadline_at IS NOT NULL AND deadline_at + ($1::int * interval '1 millisecond') < now()) AS timed_out
+       FROM jobs
+       WHERE status = 'RUNNING'
+         AND (lease_expires_at < now() OR deadline_at + ($1::int * interval '1 millisecond') < now())
+       ORDER BY lease_expires_at
+       LIMIT $2`,
+      [graceMs, limit],
+    );
     const moved: Job[] = [];
     for (const row of overdue) {
       const job = await this.expireAttempt(
@@ -404,7 +404,7 @@ export class JobStore {
 
   /** A worker was declared lost: every attempt it held fails with `worker_lost` at once. */
   async requeueWorkerAttempts(workerId: string): Promise<Job[]> {
-    const held = await this.db.job.findMany({ where: { workerId, status: 'RUNNING' }, select: { id: true } });
+    const { rows: held } = await this.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE worker_id = $1 AND status = 'RUNNING'`, [workerId]);
     const moved: Job[] = [];
     for (const { id } of held) {
       const job = await this.expireAttempt(
@@ -424,7 +424,7 @@ export class JobStore {
     outcome: AttemptOutcome,
     stillApplies: (cur: LockedJob) => boolean,
   ): Promise<Job | null> {
-    return this.db.$transaction(async (tx) => {
+    return inTransaction(this.pool, async (tx) => {
       // SKIP LOCKED: another scheduler is already deciding this job's fate.
       const cur = await this.lock(tx, id, true);
       if (!cur || !stillApplies(cur)) return null;
@@ -438,25 +438,26 @@ export class JobStore {
    * dispatch again (same message id, so JetStream drops it if the original is still queued).
    */
   async reclaimStaleClaims(limit: number): Promise<Job[]> {
-    const rows = await this.db.$queryRaw<{ id: string }[]>`
-      WITH stale AS (
-        SELECT id FROM jobs
-        WHERE status = 'CLAIMED' AND lease_expires_at < now()
-        ORDER BY lease_expires_at
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE jobs j
-      SET lease_expires_at = now() + (${this.options.claimLeaseMs}::int * interval '1 millisecond'), updated_at = now()
-      FROM stale WHERE j.id = stale.id
-      RETURNING j.id`;
-    if (rows.length === 0) return [];
-    return this.db.job.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
+    const { rows } = await this.pool.query(
+      `WITH stale AS (
+         SELECT id FROM jobs
+         WHERE status = 'CLAIMED' AND lease_expires_at < now()
+         ORDER BY lease_expires_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE jobs j
+       SET lease_expires_at = now() + ($2::int * interval '1 millisecond'), updated_at = now()
+       FROM stale WHERE j.id = stale.id
+       RETURNING j.*`,
+      [limit, this.options.claimLeaseMs],
+    );
+    return rows.map(jobFromRow);
   }
 
   /** Each dependent's parents with their results (for dispatching it again). */
   parentsOf(childIds: string[]): Promise<Map<string, ParentResult[]>> {
-    return loadParents(this.db, childIds);
+    return loadParents(this.pool, childIds);
   }
 
   // ---------------------------------------------------------------- API actions
@@ -467,10 +468,10 @@ export class JobStore {
    * A finished job cannot be cancelled (409).
    */
   async cancel(id: string, reason = 'cancelled on request'): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
-    return this.db.$transaction((tx) => this.cancelInTx(tx, id, reason));
+    return inTransaction(this.pool, (tx) => this.cancelInTx(tx, id, reason));
   }
 
-  async cancelInTx(tx: Tx, id: string, reason: string): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
+  async cancelInTx(tx: Sql, id: string, reason: string): Promise<{ job: Job; notify: { workerId: string; attempt: number } | null }> {
     const cur = await this.lock(tx, id);
     if (!cur) throw new NotFoundError('job', id);
     if (!canTransition(cur.status, 'cancelled')) {
@@ -487,15 +488,13 @@ export class JobStore {
    * earlier attempts stay stale.
    */
   async redrive(id: string, attempts?: number): Promise<Job> {
-    return this.db.$transaction(async (tx) => {
+    return inTransaction(this.pool, async (tx) => {
       const cur = await this.lock(tx, id);
       if (!cur) throw new NotFoundError('job', id);
       if (!canTransition(cur.status, 'redriven')) {
         throw new ConflictError('invalid_transition', `job ${id} is ${cur.status}; only FAILED or CANCELLED jobs can be retried`);
       }
-      const job = await tx.job.update({
-        where: { id },
-        data: {
+      const job = await updateJob(tx, id, {
           status: transition(cur.status, 'redriven'),
           maxAttempts: cur.attempt + (attempts ?? cur.maxAttempts),
           runAt: cur.now,
@@ -507,8 +506,7 @@ export class JobStore {
           error: null,
           errorCode: null,
           updatedAt: cur.now,
-        },
-      });
+        });
       await this.emit(tx, 'redriven', job, cur.status);
       return job;
     });
@@ -537,7 +535,7 @@ export class JobStore {
 
   // ---------------------------------------------------------------- shared steps
 
-  private async failAttempt(tx: Tx, cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Promise<Job> {
+  private async failAttempt(tx: Sql, cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Promise<Job> {
     const decision = decideAfterFailure(failure, cur.attempt, cur.maxAttempts, cur.backoff);
     const common = {
       error: failure.message,
@@ -550,22 +548,16 @@ export class JobStore {
       updatedAt: cur.now,
     };
     const name: JobTransitionName = decision.kind === 'retry' ? 'retrying' : 'failed';
-    const job = await tx.job.update({
-      where: { id: cur.id },
-      data:
-        decision.kind === 'retry'
+    const job = await updateJob(tx, cur.id, decision.kind === 'retry'
           ? { ...common, status: transition(cur.status, 'retrying'), workerId: null, startedAt: null, runAt: addMs(cur.now, decision.delayMs) }
-          : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now },
-    });
+          : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now });
     await this.finishAttempt(tx, cur, outcome, failure, details);
     await this.emit(tx, name, job, cur.status);
     return job;
   }
 
-  private async finishCancelled(tx: Tx, cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Promise<Job> {
-    const job = await tx.job.update({
-      where: { id: cur.id },
-      data: {
+  private async finishCancelled(tx: Sql, cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Promise<Job> {
+    const job = await updateJob(tx, cur.id, {
         status: transition(cur.status, 'cancelled'),
         error: message,
         errorCode: code,
@@ -573,8 +565,7 @@ export class JobStore {
         deadlineAt: null,
         finishedAt: cur.now,
         updatedAt: cur.now,
-      },
-    });
+      });
     if (cur.status === 'CLAIMED' || cur.status === 'RUNNING') {
       await this.finishAttempt(tx, cur, 'CANCELLED', { code: 'cancelled', message, retryable: false }, details);
     }
@@ -582,10 +573,8 @@ export class JobStore {
     return job;
   }
 
-  private async finishAttempt(tx: Tx, cur: LockedJob, outcome: AttemptOutcome, failure: AttemptFailure, details: AttemptDetails): Promise<void> {
-    await tx.jobAttempt.update({
-      where: { jobId_attempt: { jobId: cur.id, attempt: cur.attempt } },
-      data: {
+  private async finishAttempt(tx: Sql, cur: LockedJob, outcome: AttemptOutcome, failure: AttemptFailure, details: AttemptDetails): Promise<void> {
+    await updateAttempt(tx, cur.id, cur.attempt, {
         outcome,
         error: failure.message,
         errorCode: failure.code,
@@ -595,8 +584,7 @@ export class JobStore {
         stdoutTail: details.stdoutTail ?? null,
         stderrTail: details.stderrTail ?? null,
         finishedAt: cur.now,
-      },
-    });
+      });
   }
 
   /**
@@ -608,14 +596,12 @@ export class JobStore {
   }
 
   /** Locks the job row for the rest of the transaction. */
-  private async lock(tx: Tx, id: string, skipLocked = false): Promise<LockedJob | null> {
-    const rows = skipLocked
-      ? await tx.$queryRaw<RawLocked[]>`
-          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-          FROM jobs WHERE id = ${id}::uuid FOR UPDATE SKIP LOCKED`
-      : await tx.$queryRaw<RawLocked[]>`
-          SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-          FROM jobs WHERE id = ${id}::uuid FOR UPDATE`;
+  private async lock(tx: Sql, id: string, skipLocked = false): Promise<LockedJob | null> {
+    const { rows } = await tx.query<RawLocked>(
+      `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
+       FROM jobs WHERE id = $1::uuid FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
+      [id],
+    );
     const r = rows[0];
     if (!r) return null;
     return {
@@ -635,8 +621,8 @@ export class JobStore {
     return jobEventRow(this.options.subjects, this.options.source, name, job, previous, withResult);
   }
 
-  private async emit(tx: Tx, name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false): Promise<void> {
-    await tx.outboxEvent.create({ data: this.eventRow(name, job, previous, withResult) });
+  private async emit(tx: Sql, name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false): Promise<void> {
+    await insertOutbox(tx, [this.eventRow(name, job, previous, withResult)]);
   }
 }
 

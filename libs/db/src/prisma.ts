@@ -10,11 +10,23 @@ export type Db = PrismaClient;
 export type Tx = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
 export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
-  return new PrismaClient({
-    adapter: new PrismaPg(createPool(databaseUrl, poolSize)),
+  const pool = createPool(databaseUrl, poolSize);
+  const client = new PrismaClient({
+    adapter: new PrismaPg(pool),
     // Under a burst, transactions queue for a connection; fail only when truly stuck.
     transactionOptions: { maxWait: 15_000, timeout: 20_000 },
   });
+  pools.set(client, pool);
+  return client;
+}
+
+const pools = new WeakMap<PrismaClient, Pool>();
+
+/** The pg pool behind a client made by `createPrisma`, for the plain-SQL hot paths (sql.ts). */
+export function poolOf(db: PrismaClient): Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('this PrismaClient was not made by createPrisma');
+  return pool;
 }
 
 /**
@@ -48,6 +60,14 @@ export function createPool(databaseUrl: string, poolSize: number): Pool {
     });
   });
   return pool;
+}
+
+/** Disconnects Prisma and closes the pool behind it. */
+export async function closeDatabase(db: PrismaClient): Promise<void> {
+  await db.$disconnect();
+  const pool = pools.get(db);
+  pools.delete(db);
+  await pool?.end().catch(() => undefined);
 }
 
 /** Readiness: the database answers. */

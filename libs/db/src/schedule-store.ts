@@ -10,7 +10,8 @@ import {
   ScheduleDefinition,
 } from '@blixard/domain';
 import { JobStore, requestHash } from './job-store';
-import type { Db, Prisma, Schedule } from './prisma';
+import { poolOf, type Db, type Prisma, type Schedule } from './prisma';
+import { inTransaction } from './sql';
 
 export interface FireOutcome {
   /** Jobs made. */
@@ -91,25 +92,38 @@ export class ScheduleStore {
 
   /** Fires every due schedule (up to `limit` schedules), applying its catch-up and overlap policies. */
   async fireDue(limit: number): Promise<FireOutcome> {
-    return this.db.$transaction(async (tx) => {
-      const due = await tx.$queryRaw<{ id: string; now: Date }[]>`
-        SELECT id, now() AS now FROM schedules
-        WHERE NOT paused AND next_fire_at <= now()
-        ORDER BY next_fire_at
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED`;
+    return inTransaction(poolOf(this.db), async (tx) => {
+      const { rows: due } = await tx.query<{ id: string; now: Date }>(
+        `SELECT id, now() AS now FROM schedules
+         WHERE NOT paused AND next_fire_at <= now()
+         ORDER BY next_fire_at
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED`,
+        [limit],
+      );
       const outcome: FireOutcome = { fired: 0, skipped: 0, cancelled: [] };
       for (const { id, now: dbNow } of due) {
-        const s = await tx.schedule.findUniqueOrThrow({ where: { id } });
+        const { rows: [row] } = await tx.query(`SELECT * FROM schedules WHERE id = $1`, [id]);
+        const s = {
+          cron: row.cron as string,
+          timezone: row.timezone as string,
+          catchUp: row.catch_up as string,
+          catchUpLimit: row.catch_up_limit as number,
+          overlap: row.overlap as string,
+          template: row.template as unknown,
+          lastFireAt: row.last_fire_at as Date | null,
+          lastJobId: row.last_job_id as string | null,
+          createdAt: row.created_at as Date,
+        };
         const now = new Date(dbNow);
         const def = { cron: s.cron, timezone: s.timezone, catchUp: s.catchUp as ScheduleDefinition['catchUp'], catchUpLimit: s.catchUpLimit };
-        const since = s.lastFireAt ?? s.createdAt;
+        const since = new Date(s.lastFireAt ?? s.createdAt);
         const times = dueFireTimes(def, since, now, this.graceMs);
         const template = s.template as unknown as JobSubmission;
         let lastJobId = s.lastJobId;
         for (const t of times) {
           if (lastJobId !== null && s.overlap !== 'allow') {
-            const prev = await tx.job.findUnique({ where: { id: lastJobId }, select: { status: true } });
+            const { rows: [prev] } = await tx.query<{ status: string }>(`SELECT status::text AS status FROM jobs WHERE id = $1`, [lastJobId]);
             if (prev && !isTerminal(prev.status as JobStatus)) {
               if (s.overlap === 'skip') {
                 outcome.skipped++;
@@ -120,7 +134,7 @@ export class ScheduleStore {
             }
           }
           const key = `schedule:${id}:${t.toISOString()}`;
-          const existing = await tx.job.findUnique({ where: { queue_idempotencyKey: { queue: template.queue, idempotencyKey: key } }, select: { id: true } });
+          const { rows: [existing] } = await tx.query<{ id: string }>(`SELECT id FROM jobs WHERE queue = $1 AND idempotency_key = $2`, [template.queue, key]);
           if (existing) {
             lastJobId = existing.id;
             continue;
@@ -132,10 +146,13 @@ export class ScheduleStore {
         }
         // Every fire time up to now is handled, fired or not: none is ever made later.
         const handledUpTo = dueFireTimes({ ...def, catchUp: 'latest' }, since, now, 0)[0] ?? since;
-        await tx.schedule.update({
-          where: { id },
-          data: { lastFireAt: handledUpTo, lastJobId, nextFireAt: nextFireTime(s.cron, s.timezone, now), updatedAt: now },
-        });
+        await tx.query(`UPDATE schedules SET last_fire_at = $2, last_job_id = $3, next_fire_at = $4, updated_at = $5 WHERE id = $1`, [
+          id,
+          handledUpTo,
+          lastJobId,
+          nextFireTime(s.cron, s.timezone, now),
+          now,
+        ]);
       }
       return outcome;
     });

@@ -1,5 +1,5 @@
 import { Config, ConfigKey, loadConfig } from '@blixard/config';
-import { createPrisma, Db, pingDatabase } from '@blixard/db';
+import { closeDatabase, createPrisma, Db, pingDatabase } from '@blixard/db';
 import { Bus, connectBus, ensureStreams } from '@blixard/messaging';
 import { createLogger, Logger, Metrics } from '@blixard/telemetry';
 import type { ReadinessChecks } from './health';
@@ -48,7 +48,7 @@ export async function createServiceContext<K extends ConfigKey>(
     },
     async close() {
       await bus.close();
-      await db.$disconnect();
+      await closeDatabase(db);
     },
   };
 }

@@ -61,7 +61,8 @@ export class ServiceProcess {
     return this.child.pid!;
   }
 
-  static async start(app: AppName, env: Record<string, string>, { waitReady = true } = {}): Promise<ServiceProcess> {
+  /** `nodeArgs`: flags for node itself, e.g. `--cpu-prof` to profile a service under load. */
+  static async start(app: AppName, env: Record<string, string>, { waitReady = true, nodeArgs = [] as string[] } = {}): Promise<ServiceProcess> {
     const main = path.join(repoRoot(), 'apps', app, 'dist', 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`pnpm run build\` first`);
     const port = await freePort();
@@ -69,7 +70,7 @@ export class ServiceProcess {
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${env.BLIXARD_PREFIX ?? 'x'}-${app}-${port}.log`);
     const log = createWriteStream(logFile);
-    const child = spawn(process.execPath, [main], { env: { ...env, [PORT_ENV[app]]: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, main], { env: { ...env, [PORT_ENV[app]]: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const proc = new ServiceProcess(app, child, port, logFile);

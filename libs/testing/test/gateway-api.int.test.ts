@@ -105,6 +105,14 @@ describe('the gateway HTTP API', () => {
     await expectProblem(await fetch(`${gateway.url}/v1/jobs?limit=100000`), 400, 'validation_failed');
   });
 
+  it('filters workers by repeated or comma-separated status, and refuses a bad one with 400', async () => {
+    expect((await fetch(`${gateway.url}/v1/workers?status=ONLINE&status=LOST`)).status).toBe(200);
+    expect((await fetch(`${gateway.url}/v1/workers?status=ONLINE,DRAINING`)).status).toBe(200);
+    const problem = await expectProblem(await fetch(`${gateway.url}/v1/workers?status=ONLINE&status=ASLEEP`), 400, 'validation_failed');
+    expect(problem.errors).toEqual([expect.objectContaining({ field: 'status' })]);
+    await expectProblem(await fetch(`${gateway.url}/v1/workers?backend=a&backend=b`), 400, 'validation_failed');
+  });
+
   it('serves /healthz, /readyz and Prometheus /metrics', async () => {
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gateway.url}/readyz`);

@@ -1,4 +1,4 @@
-import { createPrisma, JobStore, requestHash } from '@blixard/db';
+import { closeDatabase, createPrisma, JobStore, requestHash } from '@blixard/db';
 import { subjects, validateSubmission } from './deps';
 import { createTestInfra, TestInfra, waitFor } from '../src';
 import { MockBackend, RunningExecutor, RunningRegistry, RunningScheduler, startExecutor, startRegistry, startScheduler } from './stack';
@@ -48,6 +48,6 @@ describe('two schedulers over one database', () => {
     expect(dispatched).toBe(500);
     const claimedEvents = await db.outboxEvent.count({ where: { subject: { endsWith: '.events.job.claimed' } } });
     expect(claimedEvents).toBe(500);
-    await db.$disconnect();
+    await closeDatabase(db);
   });
 });

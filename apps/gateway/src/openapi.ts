@@ -1,0 +1,798 @@
+import {
+  CATCH_UP_POLICIES,
+  DEFAULT_BACKOFF,
+  DEFAULT_MAX_ATTEMPTS,
+  JOB_STATUSES,
+  LABEL_KEY_PATTERN,
+  LIMITS,
+  NAME_PATTERN,
+  OVERLAP_POLICIES,
+  SCHEDULE_DEFAULTS,
+  SCHEDULE_LIMITS,
+  SCHEDULER_SET_FIELDS,
+} from '@blixard/domain';
+import { MAX_PAGE } from './validation';
+
+/**
+ * The public HTTP API as an OpenAPI 3.1 document, served at `GET /v1/openapi.json`.
+ * Limits, defaults and enums come from the domain constants the validators use, so the numbers
+ * cannot drift; `libs/testing/test/openapi.int.test.ts` fails when a route is added, removed or
+ * renamed without this document following.
+ */
+
+/** JSON Schema 2020-12, as OpenAPI 3.1 uses it. Loosely typed: the document is data. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+export interface OpenApiDocument {
+  openapi: '3.1.0';
+  info: { title: string; version: string; description: string };
+  servers: { url: string; description?: string }[];
+  tags: { name: string; description: string }[];
+  paths: Record<string, Partial<Record<'get' | 'post' | 'put' | 'delete', OpenApiOperation>>>;
+  components: {
+    schemas: Record<string, JsonSchema>;
+    parameters: Record<string, OpenApiParameter>;
+  };
+}
+
+export interface OpenApiOperation {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  parameters?: (OpenApiParameter | { $ref: string })[];
+  requestBody?: { required: boolean; description?: string; content: Record<string, { schema: JsonSchema }> };
+  responses: Record<string, OpenApiResponse>;
+}
+
+export interface OpenApiParameter {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  required?: boolean;
+  description?: string;
+  schema: JsonSchema;
+  style?: 'simple' | 'form';
+  explode?: boolean;
+}
+
+export interface OpenApiResponse {
+  description: string;
+  headers?: Record<string, { description: string; schema: JsonSchema }>;
+  content?: Record<string, { schema: JsonSchema }>;
+}
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const param = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+const nullable = (type: string, extra: JsonSchema = {}): JsonSchema => ({ type: [type, 'null'], ...extra });
+const timestamp: JsonSchema = { type: 'string', format: 'date-time' };
+const nullableTimestamp: JsonSchema = nullable('string', { format: 'date-time' });
+const uuid: JsonSchema = { type: 'string', format: 'uuid' };
+const name: JsonSchema = { type: 'string', pattern: NAME_PATTERN.source, minLength: 1, maxLength: 63 };
+const key: JsonSchema = { type: 'string', minLength: 1, maxLength: LIMITS.keyLength };
+const countsByStatus: JsonSchema = {
+  type: 'object',
+  propertyNames: ref('JobStatus'),
+  additionalProperties: { type: 'integer', minimum: 0 },
+  description: 'Jobs per status; a status without jobs may be absent.',
+};
+
+const json = (schema: JsonSchema, description: string): OpenApiResponse => ({ description, content: { 'application/json': { schema } } });
+const problem = (description: string): OpenApiResponse => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const body = (schema: JsonSchema, required = true, description?: string): OpenApiOperation['requestBody'] => ({
+  required,
+  ...(description ? { description } : {}),
+  content: { 'application/json': { schema } },
+});
+
+/** Any route with a path parameter: Express refuses a parameter that is not valid percent-encoding. */
+const badEncoding = 'a path parameter is not valid percent-encoding';
+const tooLarge = problem('The body exceeds MAX_BODY_BYTES (`payload_too_large`).');
+const items = (schema: JsonSchema): JsonSchema => ({
+  type: 'object',
+  required: ['items'],
+  additionalProperties: false,
+  properties: { items: { type: 'array', items: schema } },
+});
+
+export const OPENAPI_DOCUMENT: OpenApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Blixard',
+    version: '0.1.0',
+    description:
+      'A distributed job orchestrator: submit jobs to executor backends, follow and retry them, run them on cron ' +
+      'schedules, and control queues and fairness. Every error is RFC 9457 problem details (`application/problem+json`) ' +
+      'with a stable machine `code` and, for validation failures, every bad field in `errors`.',
+  },
+  servers: [{ url: 'http://localhost:8080' }],
+  tags: [
+    { name: 'jobs', description: 'Submitting, reading, cancelling and retrying jobs.' },
+    { name: 'workers', description: 'The executor fleet.' },
+    { name: 'schedules', description: 'Cron schedules: each fire time makes exactly one job from a template.' },
+    { name: 'queues', description: 'Per-queue dispatch controls and fairness weights.' },
+    { name: 'service', description: 'This document, and the health, readiness and metrics every Blixard service serves.' },
+  ],
+  paths: {
+    '/v1/jobs': {
+      post: {
+        operationId: 'submitJob',
+        summary: 'Submit a job',
+        description:
+          'Stores the job with its `created` event in one transaction and answers before any dispatch. ' +
+          'With an idempotency key (header or body), repeating the same request returns the original job with 200; ' +
+          'a different request under the same key in the same queue is a 409. A key is remembered for IDEMPOTENCY_WINDOW_MS.',
+        tags: ['jobs'],
+        parameters: [
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            required: false,
+            description: 'Same as the body field `idempotencyKey`; when both are given they must be equal.',
+            schema: { type: 'string', minLength: 1, maxLength: LIMITS.idempotencyKeyLength },
+          },
+        ],
+        requestBody: body(ref('SubmitJob')),
+        responses: {
+          '201': json(ref('Job'), 'Created: the new job (PENDING, SCHEDULED for a later run-at, or BLOCKED on its parents).'),
+          '200': json(ref('Job'), 'An idempotent replay: the job the same request made earlier.'),
+          '400': problem('The body is not valid JSON or breaks a rule (`validation_failed`, every bad field in `errors`), a parent in `dependsOn` does not exist, or the header and body idempotency keys differ.'),
+          '409': problem('The idempotency key was used for a different request (`idempotency_key_reused`).'),
+          '413': tooLarge,
+        },
+      },
+      get: {
+        operationId: 'listJobs',
+        summary: 'List jobs, newest first',
+        tags: ['jobs'],
+        parameters: [
+          {
+            name: 'status',
+            in: 'query',
+            description: 'Only jobs in these statuses; repeat the parameter or separate with commas.',
+            schema: { type: 'array', items: ref('JobStatus') },
+            style: 'form',
+            explode: true,
+          },
+          {
+            name: 'label',
+            in: 'query',
+            description: 'Only jobs carrying every one of these labels, each as `key=value`; repeat for several.',
+            schema: { type: 'array', items: { type: 'string', pattern: '^[^=]+=' } },
+            style: 'form',
+            explode: true,
+          },
+          { name: 'backend', in: 'query', description: 'Only jobs of this backend.', schema: { type: 'string' } },
+          { name: 'queue', in: 'query', description: 'Only jobs of this queue.', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 } },
+          { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page.', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': json(ref('JobPage'), 'A page of jobs.'),
+          '400': problem('A parameter is invalid, given twice where once is allowed, or unknown; or the cursor was not made by this API.'),
+        },
+      },
+    },
+    '/v1/jobs/{id}': {
+      get: {
+        operationId: 'getJob',
+        summary: 'Get a job with its attempts and parents',
+        tags: ['jobs'],
+        parameters: [param('JobId')],
+        responses: {
+          '200': json(ref('Job'), 'The job, with `attempts` and `dependsOn`.'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such job.'),
+        },
+      },
+    },
+    '/v1/jobs/{id}/cancel': {
+      post: {
+        operationId: 'cancelJob',
+        summary: 'Cancel a job',
+        description: 'The job ends CANCELLED at once; the worker running its attempt, if any, is told to stop, and any later report of that attempt is ignored.',
+        tags: ['jobs'],
+        parameters: [param('JobId')],
+        responses: {
+          '200': json(ref('Job'), 'The cancelled job.'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such job.'),
+          '409': problem('The job already finished (`invalid_transition`).'),
+        },
+      },
+    },
+    '/v1/jobs/{id}/retry': {
+      post: {
+        operationId: 'retryJob',
+        summary: 'Retry a FAILED or CANCELLED job',
+        description: 'Back to PENDING with a fresh budget of attempts; attempt numbers keep counting up.',
+        tags: ['jobs'],
+        parameters: [param('JobId')],
+        requestBody: body(ref('RetryJob'), false),
+        responses: {
+          '200': json(ref('Job'), 'The job, PENDING again.'),
+          '400': problem(`The id is not a UUID, the body is invalid, or ${badEncoding}.`),
+          '404': problem('No such job.'),
+          '409': problem('The job is neither FAILED nor CANCELLED (`invalid_transition`).'),
+          '413': tooLarge,
+        },
+      },
+    },
+    '/v1/jobs/retry': {
+      post: {
+        operationId: 'retryJobs',
+        summary: 'Retry many FAILED or CANCELLED jobs',
+        description: 'Retries matching jobs, oldest first, each with its original attempt budget; a job changed meanwhile is passed over.',
+        tags: ['jobs'],
+        requestBody: body(ref('RetryJobs'), false),
+        responses: {
+          '200': json(ref('RetriedJobs'), 'The ids of the jobs retried.'),
+          '400': problem('The body is invalid.'),
+          '413': tooLarge,
+        },
+      },
+    },
+    '/v1/stats': {
+      get: {
+        operationId: 'getStats',
+        summary: 'Count jobs by status and backend',
+        tags: ['jobs'],
+        responses: { '200': json(ref('Stats'), 'Job counts.') },
+      },
+    },
+    '/v1/workers': {
+      get: {
+        operationId: 'listWorkers',
+        summary: 'List workers',
+        description: 'The fleet, by backend then start time: status, capacity, running attempts, last heartbeat.',
+        tags: ['workers'],
+        parameters: [
+          { name: 'backend', in: 'query', description: 'Only workers of this backend.', schema: { type: 'string' } },
+          {
+            name: 'status',
+            in: 'query',
+            description: 'Only workers in these statuses, separated by commas.',
+            schema: { type: 'array', items: ref('WorkerStatus') },
+            style: 'form',
+            explode: false,
+          },
+        ],
+        responses: {
+          '200': json({ type: 'array', items: ref('Worker') }, 'The workers.'),
+          '400': problem('`status` names an unknown status, or `backend` is given twice.'),
+        },
+      },
+    },
+    '/v1/workers/{id}': {
+      get: {
+        operationId: 'getWorker',
+        summary: 'Get a worker',
+        tags: ['workers'],
+        parameters: [param('WorkerId')],
+        responses: {
+          '200': json(ref('Worker'), 'The worker.'),
+          '400': problem('The id is not valid percent-encoding.'),
+          '404': problem('No such worker.'),
+        },
+      },
+    },
+    '/v1/schedules': {
+      post: {
+        operationId: 'createSchedule',
+        summary: 'Create a cron schedule',
+        tags: ['schedules'],
+        requestBody: body(ref('CreateSchedule')),
+        responses: {
+          '201': json(ref('Schedule'), 'The schedule, with its next fire time.'),
+          '400': problem('The body is not valid JSON or breaks a rule (template errors are reported under `template.<field>`).'),
+          '413': tooLarge,
+        },
+      },
+      get: {
+        operationId: 'listSchedules',
+        summary: 'List schedules, oldest first',
+        tags: ['schedules'],
+        responses: { '200': json(items(ref('Schedule')), 'The schedules.') },
+      },
+    },
+    '/v1/schedules/{id}': {
+      get: {
+        operationId: 'getSchedule',
+        summary: 'Get a schedule',
+        tags: ['schedules'],
+        parameters: [param('ScheduleId')],
+        responses: {
+          '200': json(ref('Schedule'), 'The schedule.'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such schedule.'),
+        },
+      },
+      delete: {
+        operationId: 'deleteSchedule',
+        summary: 'Delete a schedule',
+        description: 'No further jobs are made; jobs it made already are left alone.',
+        tags: ['schedules'],
+        parameters: [param('ScheduleId')],
+        responses: {
+          '204': { description: 'Deleted.' },
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such schedule.'),
+        },
+      },
+    },
+    '/v1/schedules/{id}/pause': {
+      post: {
+        operationId: 'pauseSchedule',
+        summary: 'Pause a schedule',
+        description: 'Stops making jobs; pausing a paused schedule changes nothing.',
+        tags: ['schedules'],
+        parameters: [param('ScheduleId')],
+        responses: {
+          '200': json(ref('Schedule'), 'The paused schedule.'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such schedule.'),
+        },
+      },
+    },
+    '/v1/schedules/{id}/resume': {
+      post: {
+        operationId: 'resumeSchedule',
+        summary: 'Resume a schedule',
+        description: 'Fires again from now: fire times missed while paused are not caught up.',
+        tags: ['schedules'],
+        parameters: [param('ScheduleId')],
+        responses: {
+          '200': json(ref('Schedule'), 'The resumed schedule.'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such schedule.'),
+        },
+      },
+    },
+    '/v1/queues': {
+      get: {
+        operationId: 'listQueues',
+        summary: 'List queues',
+        description: 'Every queue that has controls or jobs, by name.',
+        tags: ['queues'],
+        responses: { '200': json(items(ref('Queue')), 'The queues.') },
+      },
+    },
+    '/v1/queues/{name}': {
+      get: {
+        operationId: 'getQueue',
+        summary: 'Get a queue',
+        description: 'Any well-formed name answers: a queue without controls has none (no 404).',
+        tags: ['queues'],
+        parameters: [param('QueueName')],
+        responses: {
+          '200': json(ref('Queue'), 'The queue, its controls and its job counts.'),
+          '400': problem(`The name is not a queue name, or ${badEncoding}.`),
+        },
+      },
+      put: {
+        operationId: 'updateQueue',
+        summary: "Change a queue's controls",
+        description: 'Fields given are changed, others kept; `null` removes a limit. Pausing stops dispatch, never running work.',
+        tags: ['queues'],
+        parameters: [param('QueueName')],
+        requestBody: body(ref('QueueControls')),
+        responses: {
+          '200': json(ref('Queue'), 'The queue with its new controls.'),
+          '400': problem(`The name is not a queue name, the body is invalid, or ${badEncoding}.`),
+          '413': tooLarge,
+        },
+      },
+    },
+    '/v1/fairness': {
+      get: {
+        operationId: 'listFairnessWeights',
+        summary: 'List fairness weights',
+        description: 'Keys given a weight, by key; any other key weighs 1.',
+        tags: ['queues'],
+        responses: { '200': json(items(ref('FairnessWeight')), 'The weights.') },
+      },
+    },
+    '/v1/fairness/{key}': {
+      put: {
+        operationId: 'setFairnessWeight',
+        summary: "Set a fairness key's weight",
+        description: 'A key of weight 3 gets three dispatches to the one of a key of weight 1.',
+        tags: ['queues'],
+        parameters: [param('FairnessKey')],
+        requestBody: body(ref('SetFairnessWeight')),
+        responses: {
+          '200': json(ref('FairnessWeight'), 'The key and its weight.'),
+          '400': problem(`The key is longer than ${LIMITS.keyLength} characters, the body is invalid, or ${badEncoding}.`),
+          '413': tooLarge,
+        },
+      },
+    },
+    '/v1/openapi.json': {
+      get: {
+        operationId: 'getOpenApiDocument',
+        summary: 'This document',
+        tags: ['service'],
+        responses: { '200': json({ type: 'object' }, 'The OpenAPI 3.1 document of this API.') },
+      },
+    },
+    '/healthz': {
+      get: {
+        operationId: 'getLiveness',
+        summary: 'Liveness',
+        description: 'The process serves requests; never depends on Postgres or NATS.',
+        tags: ['service'],
+        responses: {
+          '200': json({ type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }, 'Alive.'),
+        },
+      },
+    },
+    '/readyz': {
+      get: {
+        operationId: 'getReadiness',
+        summary: 'Readiness',
+        description: 'Every dependency (Postgres, NATS) answers.',
+        tags: ['service'],
+        responses: {
+          '200': json(ref('Readiness'), 'Ready: `status` is `ready`.'),
+          '503': json(ref('Readiness'), 'Not ready: `status` is `unready` and `checks` names what is unreachable.'),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        tags: ['service'],
+        responses: {
+          '200': { description: 'Metrics in the Prometheus text format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      },
+    },
+  },
+  components: {
+    parameters: {
+      JobId: { name: 'id', in: 'path', required: true, description: 'A job id.', schema: uuid },
+      ScheduleId: { name: 'id', in: 'path', required: true, description: 'A schedule id.', schema: uuid },
+      WorkerId: { name: 'id', in: 'path', required: true, description: 'A worker id.', schema: { type: 'string' } },
+      QueueName: { name: 'name', in: 'path', required: true, description: 'A queue name.', schema: name },
+      FairnessKey: { name: 'key', in: 'path', required: true, description: 'A fairness key.', schema: key },
+    },
+    schemas: {
+      JobStatus: {
+        type: 'string',
+        enum: [...JOB_STATUSES],
+        description:
+          'BLOCKED: waits for its parents. SCHEDULED: waits for its run-at (a delay or a retry backoff). PENDING: ready. ' +
+          'CLAIMED, RUNNING: an attempt holds a lease. COMPLETED, FAILED, CANCELLED: finished.',
+      },
+      WorkerStatus: { type: 'string', enum: ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] },
+      Labels: {
+        type: 'object',
+        maxProperties: 64,
+        propertyNames: { pattern: LABEL_KEY_PATTERN.source },
+        additionalProperties: { type: 'string', maxLength: 253 },
+      },
+      SubmitJob: {
+        type: 'object',
+        required: ['backend', 'payload'],
+        additionalProperties: false,
+        description: 'Unknown fields are refused. `runAt` and `delayMs` exclude each other, and both exclude `dependsOn`.',
+        properties: {
+          backend: { ...name, description: 'The executor backend that runs the job.' },
+          payload: { not: { type: 'null' }, description: 'Any JSON value except null, handed to the executor.' },
+          queue: { ...name, default: 'default' },
+          priority: { type: 'integer', ...range(LIMITS.priority), default: 0, description: 'Higher first, within a fairness key.' },
+          maxAttempts: { type: 'integer', ...range(LIMITS.maxAttempts), default: DEFAULT_MAX_ATTEMPTS },
+          timeoutMs: { type: 'integer', ...range(LIMITS.timeoutMs), description: 'Limit per attempt; none when omitted.' },
+          labels: { ...ref('Labels'), default: {} },
+          backoff: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'Delay between attempts; omitted fields take their defaults.',
+            properties: {
+              type: { enum: ['exponential', 'fixed'], default: DEFAULT_BACKOFF.type, description: 'exponential: `baseMs` doubled for each further attempt.' },
+              baseMs: { type: 'integer', minimum: 0, maximum: LIMITS.delayMs.max, default: DEFAULT_BACKOFF.baseMs },
+              maxMs: { type: 'integer', minimum: 0, maximum: LIMITS.delayMs.max, default: DEFAULT_BACKOFF.maxMs },
+              jitter: { type: 'number', minimum: 0, maximum: 1, default: DEFAULT_BACKOFF.jitter, description: 'Each delay is cut by a random fraction of up to this much.' },
+            },
+          },
+          idempotencyKey: { type: 'string', minLength: 1, maxLength: LIMITS.idempotencyKeyLength, description: 'Unique per queue; see the `Idempotency-Key` header.' },
+          runAt: { ...timestamp, description: 'Not before this time (at most a year ahead).' },
+          delayMs: { type: 'integer', ...range(LIMITS.delayMs), description: 'Not before this many milliseconds from now.' },
+          concurrencyKey: { ...key, description: "Jobs of one key share the queue's per-key limits." },
+          fairnessKey: { ...key, default: 'default', description: 'Dispatch takes turns across keys, by weight.' },
+          dependsOn: {
+            type: 'array',
+            items: uuid,
+            minItems: 1,
+            maxItems: LIMITS.maxParents,
+            uniqueItems: true,
+            description: 'Existing jobs that must complete first; the job waits BLOCKED until then.',
+          },
+          onParentFailure: { enum: ['cancel', 'run'], default: 'cancel', description: 'When a parent ends FAILED or CANCELLED: cancel this job, or run it anyway.' },
+        },
+        not: {
+          anyOf: [
+            { required: ['runAt', 'delayMs'] },
+            { required: ['dependsOn', 'runAt'] },
+            { required: ['dependsOn', 'delayMs'] },
+          ],
+        },
+      },
+      RetryJob: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          maxAttempts: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000,
+            description: "How many more attempts the job gets (default: its original maxAttempts).",
+          },
+        },
+      },
+      RetryJobs: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          status: { type: 'array', items: { enum: ['FAILED', 'CANCELLED'] }, minItems: 1, default: ['FAILED'] },
+          backend: { type: 'string', description: 'Only jobs of this backend.' },
+          queue: { type: 'string', description: 'Only jobs of this queue.' },
+          limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000, description: 'Retry at most this many.' },
+        },
+      },
+      RetriedJobs: {
+        type: 'object',
+        required: ['redriven'],
+        additionalProperties: false,
+        properties: { redriven: { type: 'array', items: uuid } },
+      },
+      Job: {
+        type: 'object',
+        required: [
+          'id', 'queue', 'backend', 'status', 'payload', 'priority', 'labels', 'attempt', 'maxAttempts', 'timeoutMs',
+          'backoff', 'idempotencyKey', 'runAt', 'workerId', 'leaseExpiresAt', 'result', 'error', 'errorCode', 'exitCode',
+          'stdoutTail', 'stderrTail', 'createdAt', 'updatedAt', 'dispatchedAt', 'startedAt', 'finishedAt',
+          'concurrencyKey', 'fairnessKey', 'onParentFailure', 'scheduleId',
+        ],
+        properties: {
+          id: { ...uuid, description: 'A UUIDv7: ids sort by creation time.' },
+          queue: { type: 'string' },
+          backend: { type: 'string' },
+          status: ref('JobStatus'),
+          payload: { description: 'As submitted.' },
+          priority: { type: 'integer' },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          attempt: { type: 'integer', minimum: 0, description: 'The current attempt number: 0 before the first dispatch.' },
+          maxAttempts: { type: 'integer', description: 'Attempts allowed in all, counting those already made.' },
+          timeoutMs: nullable('integer'),
+          backoff: {
+            type: 'object',
+            required: ['type', 'baseMs', 'maxMs', 'jitter'],
+            properties: { type: { type: 'string' }, baseMs: { type: 'integer' }, maxMs: { type: 'integer' }, jitter: { type: 'number' } },
+          },
+          idempotencyKey: nullable('string', { description: 'Null once the idempotency window has passed.' }),
+          runAt: { ...timestamp, description: 'When the job becomes (or became) ready.' },
+          workerId: nullable('string'),
+          leaseExpiresAt: { ...nullableTimestamp, description: 'While CLAIMED or RUNNING: when the attempt counts as abandoned.' },
+          result: { description: 'What the executor returned; null until then.' },
+          error: nullable('string'),
+          errorCode: nullable('string'),
+          exitCode: nullable('integer'),
+          stdoutTail: nullable('string', { description: 'The end of the output of the last attempt.' }),
+          stderrTail: nullable('string'),
+          createdAt: timestamp,
+          updatedAt: timestamp,
+          dispatchedAt: nullableTimestamp,
+          startedAt: nullableTimestamp,
+          finishedAt: nullableTimestamp,
+          concurrencyKey: nullable('string'),
+          fairnessKey: { type: 'string' },
+          onParentFailure: { enum: ['cancel', 'run'] },
+          scheduleId: nullable('string', { format: 'uuid', description: 'The schedule that made the job.' }),
+          dependsOn: { type: 'array', items: uuid, description: 'Parents (on GET /v1/jobs/{id}).' },
+          attempts: { type: 'array', items: ref('JobAttempt'), description: 'Every attempt, first first (on GET /v1/jobs/{id}).' },
+        },
+      },
+      JobAttempt: {
+        type: 'object',
+        required: ['attempt', 'workerId', 'outcome', 'error', 'errorCode', 'exitCode', 'durationMs', 'stdoutTail', 'stderrTail', 'claimedAt', 'startedAt', 'finishedAt'],
+        properties: {
+          attempt: { type: 'integer', minimum: 1 },
+          workerId: nullable('string'),
+          outcome: { enum: ['RUNNING', 'COMPLETED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'LEASE_EXPIRED', 'WORKER_LOST'] },
+          error: nullable('string'),
+          errorCode: nullable('string'),
+          exitCode: nullable('integer'),
+          durationMs: nullable('integer'),
+          stdoutTail: nullable('string'),
+          stderrTail: nullable('string'),
+          claimedAt: timestamp,
+          startedAt: nullableTimestamp,
+          finishedAt: nullableTimestamp,
+        },
+      },
+      JobPage: {
+        type: 'object',
+        required: ['items', 'nextCursor'],
+        properties: {
+          items: { type: 'array', items: ref('Job') },
+          nextCursor: nullable('string', { description: 'Pass as `cursor` for the next page; null on the last page.' }),
+        },
+      },
+      Stats: {
+        type: 'object',
+        required: ['byStatus', 'byBackend', 'total'],
+        properties: {
+          byStatus: {
+            type: 'object',
+            required: [...JOB_STATUSES],
+            properties: Object.fromEntries(JOB_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
+          },
+          byBackend: { type: 'object', additionalProperties: countsByStatus },
+          total: { type: 'integer', minimum: 0 },
+        },
+      },
+      Worker: {
+        type: 'object',
+        required: ['id', 'backend', 'host', 'version', 'status', 'labels', 'capacity', 'concurrency', 'runningJobs', 'startedAt', 'lastHeartbeatAt'],
+        properties: {
+          id: { type: 'string' },
+          backend: { type: 'string' },
+          host: { type: 'string' },
+          version: { type: 'string' },
+          status: ref('WorkerStatus'),
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          capacity: { type: 'object', additionalProperties: { type: 'number' }, description: 'Slots and other numeric resources.' },
+          concurrency: { type: 'integer' },
+          runningJobs: {
+            type: 'array',
+            items: { type: 'object', required: ['jobId', 'attempt'], properties: { jobId: uuid, attempt: { type: 'integer' } } },
+          },
+          startedAt: timestamp,
+          lastHeartbeatAt: timestamp,
+        },
+      },
+      CreateSchedule: {
+        type: 'object',
+        required: ['cron', 'template'],
+        additionalProperties: false,
+        description: 'Unknown fields are refused.',
+        properties: {
+          name: nullable('string', { minLength: SCHEDULE_LIMITS.nameLength.min, maxLength: SCHEDULE_LIMITS.nameLength.max }),
+          cron: {
+            type: 'string',
+            description: '5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; hashed values (H) are refused, and so is an expression no date matches.',
+            examples: ['*/5 * * * *'],
+          },
+          timezone: { type: 'string', default: SCHEDULE_DEFAULTS.timezone, description: 'IANA time zone the cron fields are read in.' },
+          template: {
+            allOf: [ref('SubmitJob'), { not: { anyOf: SCHEDULER_SET_FIELDS.map((f) => ({ required: [f] })) } }],
+            description: `The job each fire time makes: a submission without ${SCHEDULER_SET_FIELDS.join(', ')}, which the scheduler sets.`,
+          },
+          overlap: {
+            enum: [...OVERLAP_POLICIES],
+            default: SCHEDULE_DEFAULTS.overlap,
+            description: "At a fire time while the previous fire's job is unfinished: make another, skip, or cancel the previous.",
+          },
+          catchUp: {
+            enum: [...CATCH_UP_POLICIES],
+            default: SCHEDULE_DEFAULTS.catchUp,
+            description: 'Which fire times missed while the scheduler was down still make jobs.',
+          },
+          catchUpLimit: {
+            type: 'integer',
+            ...range(SCHEDULE_LIMITS.catchUpLimit),
+            default: SCHEDULE_DEFAULTS.catchUpLimit,
+            description: 'At most this many fire times are made at once.',
+          },
+          paused: { type: 'boolean', default: SCHEDULE_DEFAULTS.paused },
+        },
+      },
+      Schedule: {
+        type: 'object',
+        required: ['id', 'name', 'cron', 'timezone', 'template', 'overlap', 'catchUp', 'catchUpLimit', 'paused', 'nextFireAt', 'lastFireAt', 'lastJobId', 'createdAt'],
+        properties: {
+          id: uuid,
+          name: nullable('string'),
+          cron: { type: 'string', description: 'Whitespace normalised to single spaces.' },
+          timezone: { type: 'string' },
+          template: { type: 'object', description: 'The validated template with every default applied.' },
+          overlap: { enum: [...OVERLAP_POLICIES] },
+          catchUp: { enum: [...CATCH_UP_POLICIES] },
+          catchUpLimit: { type: 'integer' },
+          paused: { type: 'boolean' },
+          nextFireAt: { ...nullableTimestamp, description: 'Null while paused.' },
+          lastFireAt: nullableTimestamp,
+          lastJobId: nullable('string', { format: 'uuid' }),
+          createdAt: timestamp,
+        },
+      },
+      RateLimit: {
+        type: 'object',
+        required: ['n', 'intervalMs'],
+        additionalProperties: false,
+        description: 'At most `n` dispatches per `intervalMs`.',
+        properties: {
+          n: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+          intervalMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+        },
+      },
+      QueueControls: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'Every field optional: omitted keeps the current value, `null` removes the limit. Unknown fields are refused.',
+        properties: {
+          paused: { type: 'boolean', description: 'A paused queue dispatches nothing; running jobs go on.' },
+          maxConcurrency: nullable('integer', { minimum: 1, maximum: 1_000_000, description: 'Attempts in flight in the queue.' }),
+          rateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }], description: 'Dispatches of the queue.' },
+          keyConcurrency: nullable('integer', { minimum: 1, maximum: 1_000_000, description: 'Attempts in flight per concurrency key.' }),
+          keyRateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }], description: 'Dispatches per concurrency key.' },
+        },
+      },
+      Queue: {
+        type: 'object',
+        required: ['name', 'paused', 'maxConcurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit', 'counts'],
+        properties: {
+          name: { type: 'string' },
+          paused: { type: 'boolean' },
+          maxConcurrency: nullable('integer'),
+          rateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }] },
+          keyConcurrency: nullable('integer'),
+          keyRateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }] },
+          counts: countsByStatus,
+        },
+      },
+      FairnessWeight: {
+        type: 'object',
+        required: ['key', 'weight'],
+        properties: { key: { type: 'string' }, weight: { type: 'integer', minimum: 1, maximum: 1000 } },
+      },
+      SetFairnessWeight: {
+        type: 'object',
+        required: ['weight'],
+        additionalProperties: false,
+        properties: { weight: { type: 'integer', minimum: 1, maximum: 1000 } },
+      },
+      Readiness: {
+        type: 'object',
+        required: ['status', 'checks'],
+        properties: {
+          status: { enum: ['ready', 'unready'] },
+          checks: { type: 'object', additionalProperties: { enum: ['ok', 'unreachable'] }, description: 'Per dependency.' },
+        },
+      },
+      Problem: {
+        type: 'object',
+        description: 'RFC 9457 problem details: the body of every error response.',
+        required: ['type', 'title', 'status', 'detail', 'code'],
+        properties: {
+          type: { type: 'string', format: 'uri', examples: ['https://blixard.dev/problems/validation_failed'] },
+          title: { type: 'string', description: 'The HTTP reason phrase.' },
+          status: { type: 'integer' },
+          detail: { type: 'string', description: 'What went wrong, for a human.' },
+          instance: { type: 'string', description: 'The request path.' },
+          code: {
+            type: 'string',
+            description: 'Stable machine code, e.g. `validation_failed`, `malformed_json`, `not_found`, `invalid_transition`, `idempotency_key_reused`, `payload_too_large`.',
+          },
+          errors: {
+            type: 'array',
+            description: 'Each invalid field, for `validation_failed`.',
+            items: {
+              type: 'object',
+              required: ['field', 'message'],
+              properties: {
+                field: { type: 'string', description: 'JSON path of the field, e.g. `labels.zone`; empty for the body itself.' },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+function range(limits: { readonly min: number; readonly max: number }): JsonSchema {
+  return { minimum: limits.min, maximum: limits.max };
+}

@@ -1,0 +1,64 @@
+import { BlixardClient } from '@blixard/client';
+import { percentile } from '../harness';
+import { floodJobs, startBenchStack, waitUntil } from './stack';
+
+/**
+ * Noisy neighbour: tenant A floods 50,000 `mock` jobs; tenant B submits one job every 100 ms.
+ * Reports B's pickup latency (submitted → started on an executor), p50/p99, with fairness on and
+ * off, and how fast A's backlog drains meanwhile. Run: `pnpm bench:fairness`.
+ */
+const FLOOD = Number(process.env.BENCH_FLOOD ?? 50_000);
+const B_JOBS = Number(process.env.BENCH_B_JOBS ?? 150);
+
+async function run(fairness: boolean) {
+  const stack = await startBenchStack(`bench_fair_${fairness ? 'on' : 'off'}`, { env: { DISPATCH_FAIRNESS: String(fairness) } });
+  try {
+    const client = new BlixardClient(stack.gatewayUrl);
+    await waitUntil('2 executors online', async () => (await client.workers()).filter((w) => w.status === 'ONLINE').length === 2, 30_000);
+    await floodJobs(stack.db, FLOOD, { backend: 'mock', queue: 'flood', fairnessKey: 'tenant-a', payload: {} });
+    const t0 = Date.now();
+    await fetch(`${stack.gatewayUrl}/v1/queues/flood`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    // Wake the scheduler: the flood bypassed the gateway.
+    await client.submit({ backend: 'mock', queue: 'flood', fairnessKey: 'tenant-a', payload: {} });
+    const bIds: string[] = [];
+    for (let i = 0; i < B_JOBS; i++) {
+      bIds.push((await client.submit({ backend: 'mock', queue: 'interactive', fairnessKey: 'tenant-b', payload: {} })).id);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const aDoneDuringB = Number((await stack.db.query(`SELECT count(*) n FROM jobs WHERE fairness_key = 'tenant-a' AND status = 'COMPLETED'`)).rows[0].n);
+    const bWindowS = (Date.now() - t0) / 1000;
+    await waitUntil('B jobs to finish', async () => Number((await stack.db.query(`SELECT count(*) n FROM jobs WHERE fairness_key = 'tenant-b' AND status <> 'COMPLETED'`)).rows[0].n) === 0, 600_000);
+    await waitUntil('A backlog to drain', async () => Number((await stack.db.query(`SELECT count(*) n FROM jobs WHERE fairness_key = 'tenant-a' AND status <> 'COMPLETED'`)).rows[0].n) === 0, 900_000);
+    const drainS = (Date.now() - t0) / 1000;
+    const rows = (await stack.db.query<{ ms: number }>(
+      `SELECT extract(epoch FROM (started_at - created_at)) * 1000 AS ms FROM jobs WHERE fairness_key = 'tenant-b'`,
+    )).rows.map((r) => Number(r.ms));
+    return {
+      fairness,
+      bPickupMs: { p50: Math.round(percentile(rows, 50)), p99: Math.round(percentile(rows, 99)), max: Math.round(Math.max(...rows)) },
+      aThroughputDuringB: Math.round(aDoneDuringB / bWindowS),
+      aDrainSeconds: Math.round(drainS),
+      aThroughputOverall: Math.round((FLOOD + 1) / drainS),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function main() {
+  const results = [];
+  for (const fairness of [true, false]) {
+    process.stdout.write(`running with fairness ${fairness ? 'on' : 'off'}...\n`);
+    results.push(await run(fairness));
+  }
+  process.stdout.write(`\nnoisy neighbour: tenant A floods ${FLOOD} mock jobs, tenant B submits one every 100 ms (${B_JOBS} jobs); 2 mock executors x 32 slots\n`);
+  process.stdout.write('| fairness | B pickup p50 | B pickup p99 | B max | A jobs/s while B submits | A drained in | A jobs/s overall |\n|---|---|---|---|---|---|---|\n');
+  for (const r of results) {
+    process.stdout.write(`| ${r.fairness ? 'on' : 'off'} | ${r.bPickupMs.p50} ms | ${r.bPickupMs.p99} ms | ${r.bPickupMs.max} ms | ${r.aThroughputDuringB} | ${r.aDrainSeconds} s | ${r.aThroughputOverall} |\n`);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
