@@ -39,6 +39,7 @@ export async function startGateway(
     workers: new WorkerStore(ctx.db, { subjects: s, source: '/blixard/gateway', runLeaseMs: config.runLeaseMs }),
     extraValidators,
     wakeScheduler: (what = 'dispatch') => bus.nc.publish(what === 'dispatch' ? s.wakeDispatch : s.wakeReconcile),
+    drainWorker: (workerId) => bus.nc.publish(s.control(workerId), encodeJson({ type: 'drain' })),
     cancelOnWorker: (workerId, jobId, attempt) => bus.nc.publish(s.control(workerId), encodeJson({ type: 'cancel', jobId, attempt })),
   };
 

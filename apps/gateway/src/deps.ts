@@ -14,6 +14,8 @@ export interface GatewayDeps {
   extraValidators: Validator<JobSubmissionInput>[];
   /** Nudges the schedulers (fire and forget; they poll too): work to dispatch, or schedules changed. */
   wakeScheduler(what?: 'dispatch' | 'reconcile'): void;
+  /** Tells a worker to drain. */
+  drainWorker(workerId: string): void;
   /** Tells a worker to stop an attempt. */
   cancelOnWorker(workerId: string, jobId: string, attempt: number): void;
 }

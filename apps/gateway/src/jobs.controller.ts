@@ -24,6 +24,15 @@ export class JobsController {
   async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response): Promise<JobView> {
     const input = withIdempotencyHeader(body, headerKey);
     const submission = validateSubmission(input, this.deps.extraValidators);
+    if ((input as { allowUnknownBackend?: boolean }).allowUnknownBackend !== true && !(await this.deps.workers.isKnownBackend(submission.backend))) {
+      const known = await this.deps.workers.knownBackends();
+      throw new ValidationError([
+        {
+          field: 'backend',
+          message: `no worker has ever registered backend ${JSON.stringify(submission.backend)} (known: ${known.length > 0 ? known.join(', ') : 'none yet'}); set allowUnknownBackend to submit anyway`,
+        },
+      ]);
+    }
     const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }));
     res.status(created ? 201 : 200);
     if (created) this.deps.wakeScheduler();

@@ -262,6 +262,28 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         },
       },
     },
+    '/v1/workers/stats': {
+      get: {
+        operationId: 'workerStats',
+        summary: 'Workers by status, slots online and in use, per backend',
+        tags: ['workers'],
+        responses: { '200': json(ref('WorkerStats'), 'The fleet in numbers.') },
+      },
+    },
+    '/v1/workers/{id}/drain': {
+      post: {
+        operationId: 'drainWorker',
+        summary: 'Drain a worker: it stops taking work, finishes (or past DRAIN_TIMEOUT_MS hands back) what it runs, goes OFFLINE and exits',
+        tags: ['workers'],
+        parameters: [param('WorkerId')],
+        responses: {
+          '202': json(ref('Worker'), 'The drain was asked for; the worker as it was.'),
+          '400': problem('The id is not valid percent-encoding.'),
+          '404': problem('No such worker.'),
+          '409': problem('The worker is OFFLINE or LOST.'),
+        },
+      },
+    },
     '/v1/workers/{id}': {
       get: {
         operationId: 'getWorker',
@@ -509,6 +531,11 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
             description: 'Existing jobs that must complete first; the job waits BLOCKED until then.',
           },
           onParentFailure: { enum: ['cancel', 'run'], default: 'cancel', description: 'When a parent ends FAILED or CANCELLED: cancel this job, or run it anyway.' },
+          allowUnknownBackend: {
+            type: 'boolean',
+            default: false,
+            description: 'Accept a backend no worker has registered yet; otherwise a 400 lists the known backends.',
+          },
         },
         not: {
           anyOf: [
@@ -617,6 +644,29 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         properties: {
           items: { type: 'array', items: ref('Job') },
           nextCursor: nullable('string', { description: 'Pass as `cursor` for the next page; null on the last page.' }),
+        },
+      },
+      WorkerStats: {
+        type: 'object',
+        required: ['byBackend', 'totals'],
+        properties: {
+          byBackend: {
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              required: ['workers', 'slots', 'busySlots'],
+              properties: {
+                workers: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Workers by status.' },
+                slots: { type: 'integer', description: 'Slots of ONLINE and DRAINING workers.' },
+                busySlots: { type: 'integer', description: 'Of those, slots running attempts.' },
+              },
+            },
+          },
+          totals: {
+            type: 'object',
+            required: ['workers', 'online', 'slots', 'busySlots'],
+            properties: { workers: { type: 'integer' }, online: { type: 'integer' }, slots: { type: 'integer' }, busySlots: { type: 'integer' } },
+          },
         },
       },
       Stats: {

@@ -1,6 +1,7 @@
-import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import type { WorkerView } from '@blixard/contracts';
-import { FieldError, NotFoundError, ValidationError } from '@blixard/domain';
+import { ConflictError, FieldError, NotFoundError, ValidationError } from '@blixard/domain';
+import type { WorkerStats } from '@blixard/db';
 import { GATEWAY, GatewayDeps } from './deps';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
@@ -26,6 +27,28 @@ export class WorkersController {
       backend: query.backend as string | undefined,
       status: statuses.length > 0 ? (statuses as (typeof WORKER_STATUSES)[number][]) : undefined,
     });
+  }
+
+  /** Workers by status, slots online and in use, per backend. */
+  @Get('stats')
+  stats(): Promise<WorkerStats> {
+    return this.deps.workers.stats();
+  }
+
+  /**
+   * Drains a worker: it stops taking work, finishes what it runs (past DRAIN_TIMEOUT_MS it hands
+   * the rest back for retry), goes OFFLINE and exits. 202: the drain has been asked for.
+   */
+  @Post(':id/drain')
+  @HttpCode(202)
+  async drain(@Param('id') id: string): Promise<WorkerView> {
+    const worker = await this.deps.workers.get(id);
+    if (!worker) throw new NotFoundError('worker', id);
+    if (worker.status !== 'ONLINE' && worker.status !== 'DRAINING') {
+      throw new ConflictError('invalid_transition', `worker ${id} is ${worker.status} and cannot be drained`);
+    }
+    this.deps.drainWorker(id);
+    return worker;
   }
 
   @Get(':id')

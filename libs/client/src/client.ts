@@ -24,6 +24,8 @@ export interface SubmitJobRequest {
   fairnessKey?: string;
   dependsOn?: string[];
   onParentFailure?: 'cancel' | 'run';
+  /** Accept a backend no worker has registered yet (otherwise a 400 lists the known ones). */
+  allowUnknownBackend?: boolean;
 }
 
 export interface CreateScheduleRequest {
@@ -137,6 +139,15 @@ export class BlixardClient {
 
   workers(): Promise<WorkerView[]> {
     return this.request('GET', '/v1/workers');
+  }
+
+  workerStats(): Promise<{ byBackend: Record<string, { workers: Record<string, number>; slots: number; busySlots: number }>; totals: { workers: number; online: number; slots: number; busySlots: number } }> {
+    return this.request('GET', '/v1/workers/stats');
+  }
+
+  /** Asks a worker to drain: finish (or hand back) its work, go offline and exit. */
+  drainWorker(id: string): Promise<WorkerView> {
+    return this.request('POST', `/v1/workers/${encodeURIComponent(id)}/drain`);
   }
 
   /** Polls until the job is COMPLETED, FAILED or CANCELLED (or `timeoutMs` passes). */

@@ -1,7 +1,12 @@
 import type { HeartbeatMessage, Subjects, WorkerView } from '@blixard/contracts';
 import { workerEvent } from '@blixard/contracts';
-import type { Db, Prisma, Worker } from './prisma';
+import { poolOf, type Db, type Prisma, type Worker } from './prisma';
 import { toWorkerView } from './views';
+
+export interface WorkerStats {
+  byBackend: Record<string, { workers: Record<string, number>; slots: number; busySlots: number }>;
+  totals: { workers: number; online: number; slots: number; busySlots: number };
+}
 
 export interface HeartbeatOutcome {
   /** True when this heartbeat registered the worker (new, or back from lost/offline). */
@@ -85,6 +90,40 @@ export class WorkerStore {
       for (const w of workers) await this.emit(tx, 'lost', w, previous.get(w.id) ?? null);
       return workers;
     });
+  }
+
+  /** Whether any worker of `backend` has ever registered (a submission to another is likely a typo). */
+  async knownBackends(): Promise<string[]> {
+    const { rows } = await poolOf(this.db).query<{ backend: string }>(`SELECT DISTINCT backend FROM workers ORDER BY backend`);
+    return rows.map((r) => r.backend);
+  }
+
+  async isKnownBackend(backend: string): Promise<boolean> {
+    const { rowCount } = await poolOf(this.db).query(`SELECT 1 FROM workers WHERE backend = $1 LIMIT 1`, [backend]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** The fleet in numbers, per backend: workers by status, slots online and in use. */
+  async stats(): Promise<WorkerStats> {
+    const { rows } = await poolOf(this.db).query<{ backend: string; status: string; workers: number; slots: number; busy: number }>(
+      `SELECT backend, status::text AS status, count(*)::int AS workers, sum(concurrency)::int AS slots,
+              sum(jsonb_array_length(running_jobs))::int AS busy
+       FROM workers GROUP BY backend, status`,
+    );
+    const stats: WorkerStats = { byBackend: {}, totals: { workers: 0, online: 0, slots: 0, busySlots: 0 } };
+    for (const r of rows) {
+      const b = (stats.byBackend[r.backend] ??= { workers: {}, slots: 0, busySlots: 0 });
+      b.workers[r.status] = r.workers;
+      stats.totals.workers += r.workers;
+      if (r.status === 'ONLINE' || r.status === 'DRAINING') {
+        b.slots += r.slots;
+        b.busySlots += r.busy;
+        stats.totals.slots += r.slots;
+        stats.totals.busySlots += r.busy;
+      }
+      if (r.status === 'ONLINE') stats.totals.online += r.workers;
+    }
+    return stats;
   }
 
   async list(filter: { backend?: string; status?: Worker['status'][] } = {}): Promise<WorkerView[]> {

@@ -210,6 +210,7 @@ describe('validateSubmission', () => {
         'fairnessKey',
         'dependsOn',
         'onParentFailure',
+        'allowUnknownBackend',
       ]);
     });
 

@@ -31,6 +31,7 @@ export interface JobSubmissionInput {
   fairnessKey?: unknown;
   dependsOn?: unknown;
   onParentFailure?: unknown;
+  allowUnknownBackend?: unknown;
 }
 
 /** A validated submission with every default applied. */
@@ -72,6 +73,7 @@ export const SUBMISSION_FIELDS = [
   'fairnessKey',
   'dependsOn',
   'onParentFailure',
+  'allowUnknownBackend',
 ] as const;
 
 export const LIMITS = {
@@ -162,6 +164,7 @@ export const SUBMISSION_VALIDATORS: readonly Validator<JobSubmissionInput>[] = [
       ? []
       : [{ field: 'idempotencyKey', message: `must be a string of 1-${LIMITS.idempotencyKeyLength} characters` }],
   schedulingRules,
+  ({ allowUnknownBackend: v }) => (v === undefined || typeof v === 'boolean' ? [] : [{ field: 'allowUnknownBackend', message: 'must be true or false' }]),
   keyRule('concurrencyKey'),
   keyRule('fairnessKey'),
   dependencyRules,

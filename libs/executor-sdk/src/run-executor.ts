@@ -26,7 +26,13 @@ const EXECUTOR_KEYS = [
  * the runtime, and an HTTP server for /healthz, /readyz and /metrics. This is everything a
  * backend's `main.ts` calls.
  */
-export async function startExecutor(backend: ExecutionBackend, env: Record<string, string | undefined> = process.env, version = '0.1.0'): Promise<RunningExecutor> {
+export async function startExecutor(
+  backend: ExecutionBackend,
+  env: Record<string, string | undefined> = process.env,
+  version = '0.1.0',
+  /** Called once a drain asked for over NATS has finished and everything is closed. */
+  onStopped?: () => void,
+): Promise<RunningExecutor> {
   const config = loadConfig(EXECUTOR_KEYS, env);
   const labels = parseLabels(config.executorLabels);
   const host = hostname();
@@ -49,6 +55,8 @@ export async function startExecutor(backend: ExecutionBackend, env: Record<strin
     ackWaitMs: config.ackWaitMs,
     outputTailBytes: config.outputTailBytes,
     killGraceMs: config.killGraceMs,
+    // A drain asked for over NATS ends the executor, as SIGTERM does.
+    onDrainRequested: () => void stop().then(() => onStopped?.()),
   });
 
   @Module({ imports: [HealthModule.forRoot({ nats: async () => !bus.nc.isClosed() && !bus.nc.isDraining() }, metrics)] })
@@ -58,25 +66,24 @@ export async function startExecutor(backend: ExecutionBackend, env: Record<strin
   await runtime.start();
   logger.info({ port }, 'executor listening');
   let stopping: Promise<void> | undefined;
-  return {
-    runtime,
-    port,
-    logger,
-    stop() {
-      stopping ??= (async () => {
-        await runtime.drain();
-        await app.close();
-        await bus.close();
-      })();
-      return stopping;
-    },
-  };
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      await runtime.drain();
+      await app.close();
+      await bus.close();
+    })();
+    return stopping;
+  }
+  return { runtime, port, logger, stop };
 }
 
 /** `main.ts` of an executor app: start, and drain on SIGTERM/SIGINT. */
 export async function runExecutor(backend: ExecutionBackend): Promise<void> {
   try {
-    const executor = await startExecutor(backend);
+    const executor = await startExecutor(backend, process.env, '0.1.0', () => {
+      executor.logger.info('drained on request; exiting');
+      process.exit(0);
+    });
     onShutdownSignal(executor.logger, () => executor.stop());
   } catch (err) {
     process.stderr.write(`executor-${backend.name} failed to start: ${(err as Error).message}\n`);

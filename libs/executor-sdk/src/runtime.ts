@@ -28,6 +28,8 @@ export interface ExecutorRuntimeOptions {
   ackWaitMs: number;
   outputTailBytes: number;
   killGraceMs: number;
+  /** Called when a drain was asked for over NATS (`POST /v1/workers/:id/drain`): stop the process. */
+  onDrainRequested?: () => void;
 }
 
 interface RunningAttempt {
@@ -244,6 +246,7 @@ export class ExecutorRuntime {
     }
     const c = decoded.value;
     if (c.type === 'cancel') this.abortAttempt(c.jobId, c.attempt, 'cancelled');
+    else if (this.o.onDrainRequested) this.o.onDrainRequested();
     else void this.drain();
   }
 

@@ -40,7 +40,7 @@ describe('the gateway HTTP API', () => {
     ['a number', 0],
     ['a boolean', false],
   ])('accepts %s as payload and answers 201 with the job', async (_kind, payload) => {
-    const res = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload }));
+    const res = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload, allowUnknownBackend: true }));
     expect(res.status).toBe(201);
     const job = (await res.json()) as { id: string; payload: unknown; status: string; queue: string; maxAttempts: number };
     expect(job).toMatchObject({ payload, status: 'PENDING', queue: 'default', maxAttempts: 3 });
@@ -73,25 +73,25 @@ describe('the gateway HTTP API', () => {
   });
 
   it('cancels a waiting job, and answers 409 to cancelling it again', async () => {
-    const job = await client.submit({ backend: 'mock', payload: {} });
+    const job = await client.submit({ backend: 'mock', payload: {}, allowUnknownBackend: true });
     const cancelled = await client.cancel(job.id);
     expect(cancelled).toMatchObject({ status: 'CANCELLED', errorCode: 'cancelled' });
     await expectProblem(await post(`/v1/jobs/${job.id}/cancel`, ''), 409, 'invalid_transition');
   });
 
   it('returns the original job for a repeated idempotency key and 409 for a different body', async () => {
-    const first = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 1 } }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
+    const first = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 1 }, allowUnknownBackend: true }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
     expect(first.status).toBe(201);
-    const again = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 1 } }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
+    const again = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 1 }, allowUnknownBackend: true }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
     expect(again.status).toBe(200);
     expect(((await again.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
-    const conflict = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 2 } }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
+    const conflict = await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: { n: 2 }, allowUnknownBackend: true }), { 'Content-Type': 'application/json', 'Idempotency-Key': 'order-17' });
     await expectProblem(conflict, 409, 'idempotency_key_reused');
   });
 
   it('pages through jobs newest first with a cursor and filters by status, backend, queue and label', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await client.submit({ backend: 'pager', queue: 'paging', payload: i, labels: { batch: i % 2 ? 'odd' : 'even' } })).id);
+    for (let i = 0; i < 5; i++) ids.push((await client.submit({ backend: 'pager', queue: 'paging', payload: i, labels: { batch: i % 2 ? 'odd' : 'even' }, allowUnknownBackend: true })).id);
     const page1 = await client.list({ queue: 'paging', limit: 2 });
     expect(page1.items.map((j) => j.id)).toEqual([ids[4], ids[3]]);
     const page2 = await client.list({ queue: 'paging', limit: 2, cursor: page1.nextCursor! });
@@ -103,6 +103,13 @@ describe('the gateway HTTP API', () => {
     expect((await client.list({ backend: 'pager', status: ['CANCELLED'] })).items).toEqual([]);
     await expectProblem(await fetch(`${gateway.url}/v1/jobs?status=NOPE`), 400, 'validation_failed');
     await expectProblem(await fetch(`${gateway.url}/v1/jobs?limit=100000`), 400, 'validation_failed');
+  });
+
+  it('refuses a backend no worker ever registered, listing the known ones, unless allowUnknownBackend', async () => {
+    const problem = await expectProblem(await post('/v1/jobs', JSON.stringify({ backend: 'nobody-runs-this', payload: 1 })), 400, 'validation_failed');
+    expect(problem.errors).toEqual([expect.objectContaining({ field: 'backend', message: expect.stringContaining('known: none yet') })]);
+    expect((await post('/v1/jobs', JSON.stringify({ backend: 'nobody-runs-this', payload: 1, allowUnknownBackend: true }))).status).toBe(201);
+    await expectProblem(await post('/v1/jobs', JSON.stringify({ backend: 'mock', payload: 1, allowUnknownBackend: 'yes' })), 400, 'validation_failed');
   });
 
   it('filters workers by repeated or comma-separated status, and refuses a bad one with 400', async () => {

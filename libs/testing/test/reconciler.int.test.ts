@@ -82,11 +82,11 @@ describe('the reconciler recovers what executors and NATS lose', () => {
   });
 
   it('lets an idempotency key be used again once its window has passed', async () => {
-    const first = await client.submit({ backend: 'mock', payload: 1 }, { idempotencyKey: 'nightly-2026-11-27' });
-    const replay = await client.submit({ backend: 'mock', payload: 1 }, { idempotencyKey: 'nightly-2026-11-27' });
+    const first = await client.submit({ backend: 'mock', payload: 1, allowUnknownBackend: true }, { idempotencyKey: 'nightly-2026-11-27' });
+    const replay = await client.submit({ backend: 'mock', payload: 1, allowUnknownBackend: true }, { idempotencyKey: 'nightly-2026-11-27' });
     expect(replay.id).toBe(first.id);
     await new Promise((r) => setTimeout(r, 1_700));
-    const fresh = await client.submit({ backend: 'mock', payload: 2 }, { idempotencyKey: 'nightly-2026-11-27' });
+    const fresh = await client.submit({ backend: 'mock', payload: 2, allowUnknownBackend: true }, { idempotencyKey: 'nightly-2026-11-27' });
     expect(fresh.id).not.toBe(first.id);
     expect((await client.get(first.id)).idempotencyKey).toBeNull();
   });
