@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { createPool } from '@blixard/db';
 import { createServiceContext, HealthModule, startHttpService } from '@blixard/service';
 import { Scheduler } from './scheduler';
 
@@ -12,11 +13,13 @@ export interface RunningScheduler {
 export async function startScheduler(env: Record<string, string | undefined> = process.env): Promise<RunningScheduler> {
   const ctx = await createServiceContext(
     'scheduler',
-    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs', 'reportAckWaitMs', 'dispatchFairness'] as const,
+    ['schedulerPort', 'dispatchBatchSize', 'dispatchIntervalMs', 'reconcileIntervalMs', 'claimLeaseMs', 'runLeaseMs', 'timeoutGraceMs', 'idempotencyWindowMs', 'reportAckWaitMs', 'dispatchFairness', 'fairnessReservePercent'] as const,
     env,
   );
   const { config } = ctx;
+  const dispatchPool = createPool(config.databaseUrl, 2);
   const scheduler = new Scheduler({
+    dispatchPool,
     db: ctx.db,
     bus: ctx.bus,
     logger: ctx.logger,
@@ -30,6 +33,7 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     idempotencyWindowMs: config.idempotencyWindowMs,
     reportAckWaitMs: config.reportAckWaitMs,
     fairness: config.dispatchFairness,
+    fairnessReservePercent: config.fairnessReservePercent,
   });
 
   @Module({ imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)] })
@@ -43,6 +47,7 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     port,
     async stop() {
       await scheduler.stop();
+      await dispatchPool.end().catch(() => undefined);
       await app.close();
       await ctx.close();
     },

@@ -31,6 +31,7 @@ export const CONFIG_TABLE = {
   maxBodyBytes: ({ env: 'MAX_BODY_BYTES', kind: 'int', default: '1048576', min: 1024, max: 67108864, description: 'Largest accepted request body (and so job payload); larger is a 413.' }),
   dispatchBatchSize: ({ env: 'DISPATCH_BATCH_SIZE', kind: 'int', default: '100', min: 1, max: 10000, description: 'Jobs claimed per dispatch round.' }),
   dispatchFairness: ({ env: 'DISPATCH_FAIRNESS', kind: 'bool', default: 'true', description: 'Share dispatch round-robin across fairness keys (tenants); false: strict priority then age.' }),
+  fairnessReservePercent: ({ env: 'FAIRNESS_RESERVE_PERCENT', kind: 'int', default: '2', min: 0, max: 50, description: 'Minimum share: percent of each backend\'s slots (rounded down) kept for fairness keys with nothing running there, so a tenant arriving during another\'s flood starts at the next round.' }),
   dispatchIntervalMs: ({ env: 'DISPATCH_INTERVAL_MS', kind: 'int', default: '250', min: 10, max: 60000, description: 'Longest pause between dispatch rounds when no wake-up arrives.' }),
   reconcileIntervalMs: ({ env: 'RECONCILE_INTERVAL_MS', kind: 'int', default: '1000', min: 50, max: 600000, description: 'Period of the reconciler sweep (due jobs, expired leases, deadlines, outbox).' }),
   claimLeaseMs: ({ env: 'CLAIM_LEASE_MS', kind: 'int', default: '30000', min: 100, max: 3600000, description: 'How long a dispatched attempt may wait for an executor to start it before it is dispatched again.' }),

@@ -35,9 +35,11 @@ export class DispatchStore {
 
   constructor(
     db: Db,
-    private readonly options: { subjects: Subjects; source: string; claimLeaseMs: number; fairness: boolean },
+    private readonly options: { subjects: Subjects; source: string; claimLeaseMs: number; fairness: boolean; reservePercent?: number },
+    /** A pool of the dispatcher's own, so a round never queues behind report handling. */
+    pool?: Pool,
   ) {
-    this.pool = poolOf(db);
+    this.pool = pool ?? poolOf(db);
   }
 
   async claimForDispatch(limit: number): Promise<DispatchBatch> {
@@ -102,20 +104,26 @@ export class DispatchStore {
   private async loadState(tx: Sql): Promise<DispatchState> {
     const { rows: capacity } = await tx.query<{ backend: string; slots: number }>(
       `SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend`);
-    const { rows: inFlight } = await tx.query<{ backend: string; queue: string; concurrency_key: string | null; n: number }>(
-      `SELECT backend, queue, concurrency_key, count(*)::int AS n FROM jobs
-       WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key`);
+    const { rows: inFlight } = await tx.query<{ backend: string; queue: string; concurrency_key: string | null; fairness_key: string; n: number }>(
+      `SELECT backend, queue, concurrency_key, fairness_key, count(*)::int AS n FROM jobs
+       WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key, fairness_key`);
     const { rows: queueRows } = await tx.query<QueueRow>(`SELECT * FROM queues`);
     const { rows: weights } = await tx.query<{ key: string; weight: number }>(`SELECT key, weight FROM fairness_weights`);
 
     const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
     const queueInFlight = new Map<string, number>();
     const keyInFlight = new Map<string, number>();
+    const fairInFlight = new Map<string, number>();
+    const add = (m: Map<string, number>, k: string, n: number) => m.set(k, (m.get(k) ?? 0) + n);
     for (const r of inFlight) {
-      freeSlots.set(r.backend, (freeSlots.get(r.backend) ?? 0) - r.n);
-      queueInFlight.set(r.queue, (queueInFlight.get(r.queue) ?? 0) + r.n);
-      if (r.concurrency_key !== null) keyInFlight.set(keyOf(r.queue, r.concurrency_key), r.n);
+      add(freeSlots, r.backend, -r.n);
+      add(queueInFlight, r.queue, r.n);
+      if (r.concurrency_key !== null) add(keyInFlight, keyOf(r.queue, r.concurrency_key), r.n);
+      add(fairInFlight, keyOf(r.backend, r.fairness_key), r.n);
     }
+    // Minimum share, with fairness only: a few slots per backend for keys with nothing running.
+    const percent = this.options.fairness ? (this.options.reservePercent ?? 0) : 0;
+    const reserved = new Map(capacity.map((c) => [c.backend, Math.floor((c.slots * percent) / 100)]));
     const queues = new Map<string, QueueControls>(
       queueRows.map((q) => [
         q.name,
@@ -151,7 +159,7 @@ export class DispatchStore {
         for (const r of rows) keyRecent.set(keyOf(name, r.concurrency_key), r.n);
       }
     }
-    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])) };
+    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight };
   }
 
   /**

@@ -92,8 +92,10 @@ export class JobStore {
   constructor(
     private readonly db: Db,
     private readonly options: JobStoreOptions,
+    /** Connections to use instead of the client's pool (the dispatcher's own, say). */
+    pool?: Pool,
   ) {
-    this.pool = poolOf(db);
+    this.pool = pool ?? poolOf(db);
   }
 
   // ---------------------------------------------------------------- submit

@@ -86,6 +86,20 @@ describe('planDispatch', () => {
     expect(plan.chosen).toEqual(['a0', 'a1', 'a2', 'b0', 'a3', 'a4', 'a5', 'b1']);
   });
 
+  it('keeps reserved slots for a key with nothing in flight, so a newcomer starts at once', () => {
+    const s = state({
+      freeSlots: new Map([['mock', 2]]),
+      reserved: new Map([['mock', 1]]),
+      fairInFlight: new Map([[keyOf('mock', 'a'), 62]]),
+    });
+    // The flooding key may take only the unreserved slot…
+    const first = planDispatch(new Map([['a', flood('a', 10)]]), s, 100, { fairness: true, cursor: START_CURSOR });
+    expect(first.chosen).toEqual(['a0']);
+    // …and the newcomer gets the reserved one.
+    const second = planDispatch(new Map([['a', flood('a', 10)], ['b', flood('b', 1)]]), s, 100, { fairness: true, cursor: first.cursor });
+    expect(second.chosen).toEqual(['b0']);
+  });
+
   it('dispatches nothing from a paused queue and skips to other queues', () => {
     const byKey = new Map([['default', [job('p0', { queue: 'paused' }), job('o0', { queue: 'open' })]]]);
     const plan = planDispatch(byKey, state({ queues: new Map([['paused', controls({ paused: true })]]) }), 10, { fairness: true, cursor: START_CURSOR });

@@ -44,6 +44,13 @@ export interface DispatchState {
   keyRecent: Map<string, number>;
   /** Fairness weights; a key without one weighs 1. */
   weights: Map<string, number>;
+  /**
+   * Minimum share: per backend, slots kept for fairness keys with nothing in flight there, so a
+   * tenant that arrives while another floods the backend starts at the next round. Optional.
+   */
+  reserved?: Map<string, number>;
+  /** Attempts in flight per `backend\u0000fairnessKey` (needed with `reserved`). */
+  fairInFlight?: Map<string, number>;
 }
 
 /** Where the weighted round robin stands: the key whose turn it is and the turns it has used. */
@@ -65,7 +72,12 @@ export const keyOf = (queue: string, concurrencyKey: string): string => `${queue
 
 /** Why a job cannot be admitted now, or null when it can. */
 export function blockedBy(job: DispatchCandidate, s: DispatchState): string | null {
-  if ((s.freeSlots.get(job.backend) ?? 0) <= 0) return 'no free capacity';
+  const free = s.freeSlots.get(job.backend) ?? 0;
+  if (free <= 0) return 'no free capacity';
+  const reserved = s.reserved?.get(job.backend) ?? 0;
+  if (free <= reserved && (s.fairInFlight?.get(keyOf(job.backend, job.fairnessKey)) ?? 0) > 0) {
+    return 'the last free slots are reserved for tenants with nothing running';
+  }
   const q = s.queues.get(job.queue);
   if (!q) return null;
   if (q.paused) return 'queue paused';
@@ -82,6 +94,7 @@ export function blockedBy(job: DispatchCandidate, s: DispatchState): string | nu
 function admit(job: DispatchCandidate, s: DispatchState): void {
   const inc = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   s.freeSlots.set(job.backend, (s.freeSlots.get(job.backend) ?? 0) - 1);
+  if (s.fairInFlight) inc(s.fairInFlight, keyOf(job.backend, job.fairnessKey));
   inc(s.queueInFlight, job.queue);
   inc(s.queueRecent, job.queue);
   if (job.concurrencyKey !== null) {

@@ -30,9 +30,15 @@ async function run(fairness: boolean) {
     await waitUntil('B jobs to finish', async () => Number((await stack.db.query(`SELECT count(*) n FROM jobs WHERE fairness_key = 'tenant-b' AND status <> 'COMPLETED'`)).rows[0].n) === 0, 600_000);
     await waitUntil('A backlog to drain', async () => Number((await stack.db.query(`SELECT count(*) n FROM jobs WHERE fairness_key = 'tenant-a' AND status <> 'COMPLETED'`)).rows[0].n) === 0, 900_000);
     const drainS = (Date.now() - t0) / 1000;
-    const rows = (await stack.db.query<{ ms: number }>(
-      `SELECT extract(epoch FROM (started_at - created_at)) * 1000 AS ms FROM jobs WHERE fairness_key = 'tenant-b'`,
-    )).rows.map((r) => Number(r.ms));
+    const b = (await stack.db.query<{ pickup: number; claim: number; start: number }>(
+      `SELECT extract(epoch FROM (started_at - created_at)) * 1000 AS pickup,
+              extract(epoch FROM (dispatched_at - created_at)) * 1000 AS claim,
+              extract(epoch FROM (started_at - dispatched_at)) * 1000 AS start
+       FROM jobs WHERE fairness_key = 'tenant-b'`,
+    )).rows;
+    const rows = b.map((r) => Number(r.pickup));
+    const p = (v: number[]) => `p50 ${Math.round(percentile(v, 50))} / p99 ${Math.round(percentile(v, 99))} ms`;
+    process.stdout.write(`  B: submitted→claimed ${p(b.map((r) => Number(r.claim)))}; claimed→started on an executor ${p(b.map((r) => Number(r.start)))}\n`);
     return {
       fairness,
       bPickupMs: { p50: Math.round(percentile(rows, 50)), p99: Math.round(percentile(rows, 99)), max: Math.round(Math.max(...rows)) },
@@ -47,7 +53,8 @@ async function run(fairness: boolean) {
 
 async function main() {
   const results = [];
-  for (const fairness of [true, false]) {
+  const modes = (process.env.BENCH_FAIRNESS ?? 'on,off').split(',').map((m) => m.trim() === 'on');
+  for (const fairness of modes) {
     process.stdout.write(`running with fairness ${fairness ? 'on' : 'off'}...\n`);
     results.push(await run(fairness));
   }
