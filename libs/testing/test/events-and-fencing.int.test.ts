@@ -3,13 +3,12 @@ import type { CloudEvent, JobEventData } from '@blixard/contracts';
 import { connectBus, encodeJson, Bus } from '@blixard/messaging';
 import { createLogger } from '@blixard/telemetry';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, MockBackend, RunningExecutor, RunningScheduler, startStack } from './stack';
 
 describe('the lifecycle emits one event per transition and refuses stale reports', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
+  let stack: InProcessStack;
   let scheduler: RunningScheduler;
-  let registry: RunningRegistry;
   let executor: RunningExecutor;
   let client: BlixardClient;
   let bus: Bus;
@@ -22,18 +21,14 @@ describe('the lifecycle emits one event per transition and refuses stale reports
     bus.nc.subscribe(`${infra.prefix}.events.job.>`, {
       callback: (_err, msg) => events.push(JSON.parse(new TextDecoder().decode(msg.data)) as CloudEvent<JobEventData>),
     });
-    gateway = await startGateway(env);
-    scheduler = await startScheduler(env);
-    registry = await startRegistry(env);
-    executor = await startExecutor(new MockBackend(), env);
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(env, { executors: [new MockBackend()] });
+    [scheduler] = stack.schedulers as [RunningScheduler];
+    [executor] = stack.executors as [RunningExecutor];
+    client = stack.client;
   });
 
   afterAll(async () => {
-    await executor?.stop();
-    await registry?.stop();
-    await scheduler?.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await bus?.close();
     await infra?.cleanup();
   });

@@ -3,7 +3,7 @@ import { ExecutionBackend, ExecutionResult } from '@blixard/executor-sdk';
 import { connectBus, Bus, encodeJson } from '@blixard/messaging';
 import { createLogger } from '@blixard/telemetry';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, MockBackend, RunningScheduler, startStack } from './stack';
 
 /** A backend that ignores its abort signal: only the scheduler's deadline can stop its attempts. */
 class StubbornBackend implements ExecutionBackend<{ ms: number }> {
@@ -26,10 +26,8 @@ class LostMockBackend extends MockBackend {
 
 describe('the reconciler recovers what executors and NATS lose', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
+  let stack: InProcessStack;
   let scheduler: RunningScheduler;
-  let registry: RunningRegistry;
-  const executors: RunningExecutor[] = [];
   let client: BlixardClient;
   let bus: Bus;
   let env: Record<string, string>;
@@ -37,19 +35,14 @@ describe('the reconciler recovers what executors and NATS lose', () => {
   beforeAll(async () => {
     infra = await createTestInfra('reconciler');
     env = infra.env({ CLAIM_LEASE_MS: '1000', TIMEOUT_GRACE_MS: '200', RECONCILE_INTERVAL_MS: '100', IDEMPOTENCY_WINDOW_MS: '1500' });
-    gateway = await startGateway(env);
-    scheduler = await startScheduler(env);
-    registry = await startRegistry(env);
-    executors.push(await startExecutor(new StubbornBackend(), env));
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(env, { executors: [new StubbornBackend()] });
+    [scheduler] = stack.schedulers as [RunningScheduler];
+    client = stack.client;
     bus = await connectBus({ servers: [infra.natsUrl], prefix: infra.prefix, name: 'test', logger: createLogger({ service: 'test', level: 'silent' }) });
   });
 
   afterAll(async () => {
-    for (const e of executors) await e.stop();
-    await registry?.stop();
-    await scheduler?.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await bus?.close();
     await infra?.cleanup();
   });
@@ -75,7 +68,7 @@ describe('the reconciler recovers what executors and NATS lose', () => {
     const job = await client.submit({ backend: 'lostmock', payload: { output: 'recovered' } });
     await waitFor('the job to be claimed', async () => (await client.get(job.id)).status === 'CLAIMED');
     await bus.jsm.streams.purge(bus.subjects.streams.dispatch, { filter: bus.subjects.dispatch('lostmock') });
-    executors.push(await startExecutor(new LostMockBackend(), env));
+    await stack.addExecutor(new LostMockBackend());
     const done = await client.waitForTerminal(job.id, { timeoutMs: 15_000 });
     expect(done).toMatchObject({ status: 'COMPLETED', result: 'recovered', attempt: 1 });
     expect(await reconcilerActions('redispatched')).toBeGreaterThanOrEqual(1);

@@ -1,18 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { BlixardClient } from '@blixard/client';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import {
-  MockBackend,
-  ProcessBackend,
-  RunningExecutor,
-  RunningGateway,
-  RunningRegistry,
-  RunningScheduler,
-  startExecutor,
-  startGateway,
-  startRegistry,
-  startScheduler,
-} from './stack';
+import { InProcessStack, MockBackend, ProcessBackend, startStack } from './stack';
 
 /** Processes whose command line starts with `command` (to prove a killed job left nothing behind). */
 function processesWith(command: string): string[] {
@@ -22,28 +11,17 @@ function processesWith(command: string): string[] {
 
 describe('retries, timeouts, cancellation and redrive', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
-  let scheduler: RunningScheduler;
-  let registry: RunningRegistry;
-  const executors: RunningExecutor[] = [];
+  let stack: InProcessStack;
   let client: BlixardClient;
 
   beforeAll(async () => {
     infra = await createTestInfra('retries');
-    const env = infra.env({ KILL_GRACE_MS: '300' });
-    gateway = await startGateway(env);
-    scheduler = await startScheduler(env);
-    registry = await startRegistry(env);
-    executors.push(await startExecutor(new ProcessBackend(), env));
-    executors.push(await startExecutor(new MockBackend(), env));
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(infra.env({ KILL_GRACE_MS: '300' }), { executors: [new ProcessBackend(), new MockBackend()] });
+    client = stack.client;
   });
 
   afterAll(async () => {
-    for (const e of executors) await e.stop();
-    await registry?.stop();
-    await scheduler?.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await infra?.cleanup();
   });
 

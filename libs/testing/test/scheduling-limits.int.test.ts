@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { BlixardClient } from '@blixard/client';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { namedMock, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, namedMock, startStack } from './stack';
 
 /**
  * Priorities, queue and key limits, pause, rate limits and fairness — with two schedulers racing,
@@ -9,37 +9,26 @@ import { namedMock, RunningExecutor, RunningGateway, RunningRegistry, RunningSch
  */
 describe('dispatch controls', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
-  const schedulers: RunningScheduler[] = [];
-  let registry: RunningRegistry;
-  const executors: RunningExecutor[] = [];
+  let stack: InProcessStack;
   let client: BlixardClient;
   let db: Client;
-  let env: Record<string, string>;
 
   beforeAll(async () => {
     infra = await createTestInfra('sched_limits');
-    env = infra.env();
-    gateway = await startGateway(env);
-    schedulers.push(await startScheduler(env), await startScheduler(env));
-    registry = await startRegistry(env);
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(infra.env(), { schedulers: 2 });
+    client = stack.client;
     db = new Client({ connectionString: infra.databaseUrl });
     await db.connect();
   });
 
   afterAll(async () => {
-    for (const e of executors) await e.stop();
-    await registry?.stop();
-    for (const s of schedulers) await s.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await db?.end();
     await infra?.cleanup();
   });
 
   async function executor(backend: string, concurrency: number) {
-    const e = await startExecutor(namedMock(backend), { ...env, EXECUTOR_CONCURRENCY: String(concurrency) });
-    executors.push(e);
+    const e = await stack.addExecutor(namedMock(backend), { EXECUTOR_CONCURRENCY: String(concurrency) });
     await waitFor(`${backend} online`, async () => (await client.workers()).some((w) => w.backend === backend && w.status === 'ONLINE'));
     return e;
   }

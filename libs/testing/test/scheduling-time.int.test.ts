@@ -1,36 +1,26 @@
 import { Client } from 'pg';
 import { BlixardClient } from '@blixard/client';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { MockBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, MockBackend, startStack } from './stack';
 
 /** Run-at, cron (with two schedulers racing) and dependencies. */
 describe('time and order: run-at, cron schedules, dependencies', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
-  const schedulers: RunningScheduler[] = [];
-  let registry: RunningRegistry;
-  let executor: RunningExecutor;
+  let stack: InProcessStack;
   let client: BlixardClient;
   let db: Client;
 
   beforeAll(async () => {
     infra = await createTestInfra('sched_time');
-    const env = infra.env({ EXECUTOR_CONCURRENCY: '32' });
-    gateway = await startGateway(env);
-    schedulers.push(await startScheduler(env), await startScheduler(env));
-    registry = await startRegistry(env);
-    executor = await startExecutor(new MockBackend(), env);
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(infra.env({ EXECUTOR_CONCURRENCY: '32' }), { schedulers: 2, executors: [new MockBackend()] });
+    client = stack.client;
     db = new Client({ connectionString: infra.databaseUrl });
     await db.connect();
     await waitFor('the executor online', async () => (await client.workers()).some((w) => w.status === 'ONLINE'));
   });
 
   afterAll(async () => {
-    await executor?.stop();
-    await registry?.stop();
-    for (const s of schedulers) await s.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await db?.end();
     await infra?.cleanup();
   });

@@ -1,30 +1,22 @@
 import { BlixardClient } from '@blixard/client';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { ProcessBackend, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, ProcessBackend, RunningExecutor, startStack } from './stack';
 
 describe('a process job travels submit → dispatch → run → result', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
-  let scheduler: RunningScheduler;
-  let registry: RunningRegistry;
+  let stack: InProcessStack;
   let executor: RunningExecutor;
   let client: BlixardClient;
 
   beforeAll(async () => {
     infra = await createTestInfra('submit');
-    const env = infra.env({ EXECUTOR_CONCURRENCY: '4', EXECUTOR_LABELS: 'zone=a' });
-    gateway = await startGateway(env);
-    scheduler = await startScheduler(env);
-    registry = await startRegistry(env);
-    executor = await startExecutor(new ProcessBackend(), env);
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(infra.env({ EXECUTOR_CONCURRENCY: '4', EXECUTOR_LABELS: 'zone=a' }), { executors: [new ProcessBackend()] });
+    executor = stack.executors[0]!;
+    client = stack.client;
   });
 
   afterAll(async () => {
-    await executor?.stop();
-    await registry?.stop();
-    await scheduler?.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await infra?.cleanup();
   });
 

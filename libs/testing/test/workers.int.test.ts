@@ -1,43 +1,35 @@
 import { BlixardClient } from '@blixard/client';
 import { createTestInfra, TestInfra, waitFor } from '../src';
-import { namedMock, RunningExecutor, RunningGateway, RunningRegistry, RunningScheduler, startExecutor, startGateway, startRegistry, startScheduler } from './stack';
+import { InProcessStack, namedMock, startExecutor, startStack } from './stack';
 
 describe('the fleet: drain and stats', () => {
   let infra: TestInfra;
-  let gateway: RunningGateway;
-  let scheduler: RunningScheduler;
-  let registry: RunningRegistry;
-  const executors: RunningExecutor[] = [];
+  let stack: InProcessStack;
   let client: BlixardClient;
   let env: Record<string, string>;
 
   beforeAll(async () => {
     infra = await createTestInfra('workers');
     env = infra.env({ EXECUTOR_CONCURRENCY: '2' });
-    gateway = await startGateway(env);
-    scheduler = await startScheduler(env);
-    registry = await startRegistry(env);
-    client = new BlixardClient(gateway.url);
+    stack = await startStack(env);
+    client = stack.client;
   });
 
   afterAll(async () => {
-    for (const e of executors) await e.stop();
-    await registry?.stop();
-    await scheduler?.stop();
-    await gateway?.stop();
+    await stack?.stop();
     await infra?.cleanup();
   });
 
   it('drains a worker on request: it takes no new work, finishes what it runs, goes OFFLINE and stops', async () => {
     let stopped = false;
     const drainee = await startExecutor(namedMock('drainee'), env, 'test', () => (stopped = true));
-    executors.push(drainee);
+    stack.executors.push(drainee);
     const id = drainee.runtime.workerId;
     await waitFor('the worker online', async () => (await client.workers()).some((w) => w.id === id && w.status === 'ONLINE'));
 
     const running = await client.submit({ backend: 'drainee', payload: { sleepMs: 800, output: 'finished during drain' } });
     await waitFor('the job to run', async () => (await client.get(running.id)).status === 'RUNNING');
-    const answer = await fetch(`${gateway.url}/v1/workers/${id}/drain`, { method: 'POST' });
+    const answer = await fetch(`${stack.gateway.url}/v1/workers/${id}/drain`, { method: 'POST' });
     expect(answer.status).toBe(202);
     await waitFor('the worker to be DRAINING', async () => (await client.workers()).some((w) => w.id === id && w.status === 'DRAINING'), 5_000, 20);
     const late = await client.submit({ backend: 'drainee', payload: {} });
@@ -52,12 +44,12 @@ describe('the fleet: drain and stats', () => {
     await expect(client.drainWorker('no-such-worker')).rejects.toMatchObject({ problem: { status: 404 } });
 
     // A worker that registers later picks it up.
-    executors.push(await startExecutor(namedMock('drainee'), env));
+    await stack.addExecutor(namedMock('drainee'));
     expect((await client.waitForTerminal(late.id)).status).toBe('COMPLETED');
   });
 
   it('counts workers and slots per backend', async () => {
-    executors.push(await startExecutor(namedMock('counted'), env));
+    await stack.addExecutor(namedMock('counted'));
     await waitFor('the worker online', async () => (await client.workers()).some((w) => w.backend === 'counted' && w.status === 'ONLINE'));
     const stats = await client.workerStats();
     expect(stats.byBackend.counted).toEqual({ workers: { ONLINE: 1 }, slots: 2, busySlots: 0 });
