@@ -41,13 +41,15 @@ const OUTBOX_RETENTION_MS = 3_600_000;
  * The job lifecycle engine. Several replicas may run: every step claims its rows with
  * `FOR UPDATE SKIP LOCKED` or applies a fenced transition, so they share the work and never
  * apply anything twice.
- * - dispatcher: promotes due jobs and claims ready ones, publishes each attempt to
- *   `dispatch.<backend>` (message id `<jobId>:<attempt>`);
+ * - dispatcher: promotes due jobs, releases or cancels dependents, and claims ready jobs as far
+ *   as capacity, queue limits and fairness allow (one round at a time across replicas, under an
+ *   advisory lock), then publishes each attempt to `dispatch.<backend>` (id `<jobId>:<attempt>`);
  * - report handler: applies executors' reports through the transition table; a stale or
  *   duplicate report changes nothing and is counted;
  * - reconciler: re-dispatches claims NATS lost, expires attempts whose lease or deadline passed,
  *   requeues the attempts of lost workers, and keeps the outbox flowing;
- * - outbox relay: publishes the events written with each transition.
+ * - outbox relay: publishes the events written with each transition;
+ * - cron: fires due schedules, one job per fire time.
  */
 export class Scheduler {
   readonly store: JobStore;

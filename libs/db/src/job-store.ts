@@ -140,26 +140,26 @@ export class JobStore {
     }
     const status = transition(null, 'created', initialStatus(submission, now));
     const job = await insertJobRow(tx, {
-        id: newJobId(),
-        queue: submission.queue,
-        backend: submission.backend,
-        payload: submission.payload,
-        status,
-        priority: submission.priority,
-        labels: submission.labels,
-        maxAttempts: submission.maxAttempts,
-        timeoutMs: submission.timeoutMs,
-        backoff: { ...submission.backoff },
-        idempotencyKey: submission.idempotencyKey,
-        requestHash: submission.idempotencyKey === null ? null : bodyHash,
-        concurrencyKey: submission.concurrencyKey,
-        fairnessKey: submission.fairnessKey,
-        onParentFailure: submission.onParentFailure,
-        scheduleId: extra.scheduleId ?? null,
-        runAt: submission.runAt ?? now,
-        createdAt: now,
-        updatedAt: now,
-      });
+      id: newJobId(),
+      queue: submission.queue,
+      backend: submission.backend,
+      payload: submission.payload,
+      status,
+      priority: submission.priority,
+      labels: submission.labels,
+      maxAttempts: submission.maxAttempts,
+      timeoutMs: submission.timeoutMs,
+      backoff: { ...submission.backoff },
+      idempotencyKey: submission.idempotencyKey,
+      requestHash: submission.idempotencyKey === null ? null : bodyHash,
+      concurrencyKey: submission.concurrencyKey,
+      fairnessKey: submission.fairnessKey,
+      onParentFailure: submission.onParentFailure,
+      scheduleId: extra.scheduleId ?? null,
+      runAt: submission.runAt ?? now,
+      createdAt: now,
+      updatedAt: now,
+    });
     if (submission.dependsOn.length > 0) {
       await tx.query(`INSERT INTO job_dependencies (child_id, parent_id) SELECT $1, unnest($2::uuid[])`, [job.id, submission.dependsOn]);
     }
@@ -437,7 +437,8 @@ export class JobStore {
   /**
    * CLAIMED attempts that no executor started within the claim lease: their dispatch may have
    * been lost by NATS. Extends the claim and returns them so the caller publishes the same
-   * dispatch again (same message id, so JetStream drops it if the original is still queued).
+   * dispatch again (under a fresh message id: JetStream may remember the first one after losing
+   * the message; a duplicate run of the attempt is fenced by its attempt number).
    */
   async reclaimStaleClaims(limit: number): Promise<Job[]> {
     const { rows } = await this.pool.query(
