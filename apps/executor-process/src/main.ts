@@ -1,3 +1,5 @@
+// First: tracing must patch http, pg and Nest before they load.
+import '@blixard/executor-sdk/register';
 import 'reflect-metadata';
 import { runExecutor } from '@blixard/executor-sdk';
 import { ProcessBackend } from './process-backend';

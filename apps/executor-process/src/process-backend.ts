@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { OutputTail } from '@blixard/domain';
-import { ExecutionBackend, ExecutionContext, ExecutionFailure, ExecutionJob, ExecutionResult, PayloadError } from '@blixard/executor-sdk';
+import { ExecutionBackend, ExecutionContext, ExecutionFailure, ExecutionJob, ExecutionResult, lineSplitter, PayloadError } from '@blixard/executor-sdk';
 
 /**
  * The `process` backend: runs `command` (argv, no shell) in its own process group, feeds `stdin`,
@@ -81,8 +81,21 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
 
-      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      // Every line goes to ctx.log as it comes (live followers, stored logs); the tails stay too.
+      const stdoutLines = lineSplitter((line) => ctx.log?.('stdout', line));
+      const stderrLines = lineSplitter((line) => {
+        if (!reportProgress(line, ctx)) ctx.log?.('stderr', line);
+      });
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout.push(chunk);
+        stdoutLines.push(chunk);
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr.push(chunk);
+        stderrLines.push(chunk);
+      });
+      child.stdout.once('end', () => stdoutLines.end());
+      child.stderr.once('end', () => stderrLines.end());
       child.stdin.on('error', () => undefined); // the program may exit without reading its input
       child.stdin.end(stdin ?? '');
 
@@ -121,4 +134,20 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
       });
     });
   }
+}
+
+/**
+ * The progress line protocol: a line `::blixard-progress <fraction 0..1> [note]` on stderr reports
+ * progress (`ctx.progress`) instead of being logged. Returns whether the line was one.
+ */
+export const PROGRESS_LINE = /^::blixard-progress\s+(\S+)(?:\s+(.*))?$/;
+
+function reportProgress(line: string, ctx: ExecutionContext): boolean {
+  const m = PROGRESS_LINE.exec(line);
+  if (!m || !ctx.progress) return false;
+  const fraction = Number(m[1]);
+  // A malformed report is logged as the line it is, so the job's author sees it.
+  if (!Number.isFinite(fraction) || fraction < 0 || fraction > 1) return false;
+  ctx.progress(fraction, m[2]);
+  return true;
 }

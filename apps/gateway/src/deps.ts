@@ -1,5 +1,6 @@
 import type { JobQueries, JobStore, QueueStore, ScheduleStore, WorkerStore } from '@blixard/db';
 import type { JobSubmissionInput, Validator } from '@blixard/domain';
+import type { LiveDeps } from './live-deps';
 
 export const GATEWAY = Symbol('GATEWAY');
 
@@ -14,8 +15,17 @@ export interface GatewayDeps {
   extraValidators: Validator<JobSubmissionInput>[];
   /** Nudges the schedulers (fire and forget; they poll too): work to dispatch, or schedules changed. */
   wakeScheduler(what?: 'dispatch' | 'reconcile'): void;
+  /** A new job was written (not an idempotent replay): counted (`blixard_jobs_submitted_total`) and logged. */
+  jobSubmitted(job: { id: string; backend: string; queue: string }): void;
+  /**
+   * Asks a live executor of `backend` whether it can run `payload`: its error message, or null
+   * when it can (or when no executor answered: the executor then judges it at run time).
+   */
+  validatePayload(backend: string, payload: unknown): Promise<string | null>;
   /** Tells a worker to drain. */
   drainWorker(workerId: string): void;
   /** Tells a worker to stop an attempt. */
   cancelOnWorker(workerId: string, jobId: string, attempt: number): void;
+  /** Events, logs, webhooks and the audit log (live-deps.ts). */
+  live: LiveDeps;
 }

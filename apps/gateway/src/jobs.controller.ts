@@ -1,16 +1,20 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import type { JobPage, JobView, StatsView } from '@blixard/contracts';
 import { JobQueries, JobStore, requestHash, toJobView } from '@blixard/db';
 import { FieldError, isUuid, JOB_STATUSES, JobStatus, NotFoundError, validateSubmission, ValidationError, MAX_PAGE } from './validation';
 import { GATEWAY, GatewayDeps } from './deps';
+import { AuditLog } from './audit-log';
 
 @Controller('v1')
 export class JobsController {
   private readonly store: JobStore;
   private readonly queries: JobQueries;
 
-  constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {
+  constructor(
+    @Inject(GATEWAY) private readonly deps: GatewayDeps,
+    private readonly audit: AuditLog,
+  ) {
     this.store = deps.store;
     this.queries = deps.queries;
   }
@@ -21,7 +25,7 @@ export class JobsController {
    * original job and a different request under the same key 409.
    */
   @Post('jobs')
-  async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response): Promise<JobView> {
+  async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response, @Req() req: Request): Promise<JobView> {
     const input = withIdempotencyHeader(body, headerKey);
     const submission = validateSubmission(input, this.deps.extraValidators);
     if ((input as { allowUnknownBackend?: boolean }).allowUnknownBackend !== true && !(await this.deps.workers.isKnownBackend(submission.backend))) {
@@ -33,9 +37,15 @@ export class JobsController {
         },
       ]);
     }
+    const invalid = await this.deps.validatePayload(submission.backend, submission.payload);
+    if (invalid !== null) throw new ValidationError([{ field: 'payload', message: invalid }]);
     const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }));
     res.status(created ? 201 : 200);
-    if (created) this.deps.wakeScheduler();
+    if (created) {
+      this.deps.wakeScheduler();
+      this.deps.jobSubmitted(job);
+      await this.audit.record(req, 'job.submit', { type: 'job', id: job.id }, { backend: job.backend, queue: job.queue });
+    }
     return toJobView(job);
   }
 
@@ -81,28 +91,30 @@ export class JobsController {
   /** Cancels a waiting job at once, a running one by telling its executor; 409 when finished. */
   @Post('jobs/:id/cancel')
   @HttpCode(200)
-  async cancel(@Param('id') id: string): Promise<JobView> {
+  async cancel(@Param('id') id: string, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
     const { job, notify } = await this.store.cancel(id);
     if (notify) this.deps.cancelOnWorker(notify.workerId, id, notify.attempt);
+    await this.audit.record(req, 'job.cancel', { type: 'job', id });
     return toJobView(job);
   }
 
   /** Gives a FAILED or CANCELLED job a new attempt budget (`{ "maxAttempts": n }` optional). */
   @Post('jobs/:id/retry')
   @HttpCode(200)
-  async retry(@Param('id') id: string, @Body() body: unknown): Promise<JobView> {
+  async retry(@Param('id') id: string, @Body() body: unknown, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
     const attempts = optionalAttempts(body);
     const job = await this.store.redrive(id, attempts);
     this.deps.wakeScheduler();
+    await this.audit.record(req, 'job.retry', { type: 'job', id }, attempts === undefined ? {} : { maxAttempts: attempts });
     return toJobView(job);
   }
 
   /** Redrives many: `{ "status": ["FAILED"], "backend"?: "...", "queue"?: "...", "limit"?: 1000 }`. */
   @Post('jobs/retry')
   @HttpCode(200)
-  async retryMany(@Body() body: unknown): Promise<{ redriven: string[] }> {
+  async retryMany(@Body() body: unknown, @Req() req: Request): Promise<{ redriven: string[] }> {
     const errors: FieldError[] = [];
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
     const status = b.status ?? ['FAILED'];
@@ -119,6 +131,7 @@ export class JobsController {
       limit as number,
     );
     if (redriven.length > 0) this.deps.wakeScheduler();
+    await this.audit.record(req, 'jobs.retry', { type: 'jobs' }, { filter: { status, backend: b.backend, queue: b.queue, limit }, redriven: redriven.length });
     return { redriven };
   }
 

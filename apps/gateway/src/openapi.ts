@@ -7,9 +7,12 @@ import {
   LIMITS,
   NAME_PATTERN,
   OVERLAP_POLICIES,
+  PLACEMENT_POLICIES,
   SCHEDULE_DEFAULTS,
   SCHEDULE_LIMITS,
   SCHEDULER_SET_FIELDS,
+  EVENT_PATTERN,
+  WEBHOOK_LIMITS,
 } from '@blixard/domain';
 import { MAX_PAGE } from './validation';
 
@@ -111,6 +114,9 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     { name: 'schedules', description: 'Cron schedules: each fire time makes exactly one job from a template.' },
     { name: 'queues', description: 'Per-queue dispatch controls and fairness weights.' },
     { name: 'service', description: 'This document, and the health, readiness and metrics every Blixard service serves.' },
+    { name: 'events', description: 'CloudEvents of every job and worker transition, progress report and webhook change: Server-Sent Events streams, resumable with Last-Event-ID, and pages.' },
+    { name: 'webhooks', description: 'Signed HTTP deliveries of events, retried with backoff; each attempt recorded.' },
+    { name: 'audit', description: 'Who did what through the API, and when.' },
   ],
   paths: {
     '/v1/jobs': {
@@ -428,6 +434,171 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         },
       },
     },
+    '/v1/events': {
+      get: {
+        operationId: 'getEvents',
+        summary: 'Stream or page through events',
+        description:
+          'With `Accept: text/event-stream`: Server-Sent Events, one per CloudEvent (`id:` its sequence in the events stream, `data:` the event), ' +
+          'starting with new events, or right after `Last-Event-ID` (or `after`) to resume; a comment line every SSE_HEARTBEAT_MS keeps idle streams open. ' +
+          'Otherwise a JSON page of the retained events (7 days), oldest first, from `after`.',
+        tags: ['events'],
+        parameters: [
+          { name: 'type', in: 'query', description: 'Only these event types: exact (`dev.blixard.job.completed`), a prefix (`dev.blixard.job.*`) or `*`; `dev.blixard.` may be left out. Repeat or separate with commas.', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true },
+          { name: 'queue', in: 'query', description: 'Only events of jobs in this queue.', schema: { type: 'string' } },
+          { name: 'after', in: 'query', description: 'Start after this event sequence (same as the `Last-Event-ID` header).', schema: { type: 'integer', minimum: 0 } },
+          { name: 'limit', in: 'query', description: 'Page size (JSON only).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event (SSE clients send it when they reconnect).', schema: { type: 'string', pattern: '^\\d+$' } },
+        ],
+        responses: {
+          '200': {
+            description: 'A stream of events (`text/event-stream`), or a page of them (JSON).',
+            content: { 'text/event-stream': { schema: { type: 'string', description: 'Frames `id: <seq>` / `data: <CloudEvent JSON>`.' } }, 'application/json': { schema: ref('EventPage') } },
+          },
+          '400': problem('An unknown event type, a bad `after`/`Last-Event-ID` or `limit`, or an unknown parameter.'),
+        },
+      },
+    },
+    '/v1/jobs/{id}/events': {
+      get: {
+        operationId: 'getJobEvents',
+        summary: "A job's events, live",
+        description:
+          'With `Accept: text/event-stream`: the job\'s events from its creation (or after `Last-Event-ID`), then live, ending after the event that finishes the job ' +
+          '(`completed`, `failed`, `cancelled`, `unplaced`). Otherwise a JSON page of its events so far.',
+        tags: ['events', 'jobs'],
+        parameters: [
+          param('JobId'),
+          { name: 'after', in: 'query', description: 'Start after this event sequence (same as `Last-Event-ID`).', schema: { type: 'integer', minimum: 0 } },
+          { name: 'limit', in: 'query', description: 'Page size (JSON only).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event.', schema: { type: 'string', pattern: '^\\d+$' } },
+        ],
+        responses: {
+          '200': {
+            description: 'The job\'s events as a stream, or a page.',
+            content: { 'text/event-stream': { schema: { type: 'string' } }, 'application/json': { schema: ref('EventPage') } },
+          },
+          '400': problem(`The id is not a UUID, a parameter is invalid, or ${badEncoding}.`),
+          '404': problem('No such job.'),
+        },
+      },
+    },
+    '/v1/jobs/{id}/logs': {
+      get: {
+        operationId: 'getJobLogs',
+        summary: "An attempt's output lines",
+        description:
+          'The stdout and stderr lines of one attempt (default: the current one), as stored (bounded by LOG_MAX_BYTES_PER_ATTEMPT; `system` lines mark truncation). ' +
+          'JSON, or the bare lines with `Accept: text/plain`. With `follow=true`: Server-Sent Events, the stored lines then the live ones, each once and in order ' +
+          '(`event: log`, `id:` the line number, `data:` a LogLine), until the attempt ends (`event: end`, data `{attempt, lastSeq, truncated, complete}`).',
+        tags: ['jobs'],
+        parameters: [
+          param('JobId'),
+          { name: 'attempt', in: 'query', description: 'The attempt (default: the current one).', schema: { type: 'integer', minimum: 1 } },
+          { name: 'follow', in: 'query', description: 'Stream until the attempt ends.', schema: { type: 'boolean', default: false } },
+          { name: 'after', in: 'query', description: 'Only lines after this line number (same as `Last-Event-ID`).', schema: { type: 'integer', minimum: 0 } },
+          { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume a followed log after this line.', schema: { type: 'string', pattern: '^\\d+$' } },
+        ],
+        responses: {
+          '200': {
+            description: 'The lines. Headers `Blixard-Log-Complete` and `Blixard-Log-Truncated` say whether the attempt ended with every line stored, and whether output was dropped.',
+            headers: {
+              'Blixard-Log-Complete': { description: '`true` once the attempt ended and all its lines are stored.', schema: { type: 'string', enum: ['true', 'false'] } },
+              'Blixard-Log-Truncated': { description: '`true` when output past the cap was dropped.', schema: { type: 'string', enum: ['true', 'false'] } },
+            },
+            content: { 'application/json': { schema: ref('JobLogs') }, 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          '400': problem(`The id is not a UUID, the job has no such attempt yet, a parameter is invalid, or ${badEncoding}.`),
+          '404': problem('No such job.'),
+        },
+      },
+    },
+    '/v1/webhooks': {
+      post: {
+        operationId: 'createWebhook',
+        summary: 'Subscribe a URL to events',
+        description:
+          'Every event whose type matches one of `events` is POSTed to `url` as a CloudEvent (`application/cloudevents+json`), signed: ' +
+          '`Blixard-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. Receivers should refuse a `t` more than 300 s from their clock. ' +
+          'A delivery that does not get a 2xx is retried with exponential backoff for WEBHOOK_RETRY_FOR_MS; a webhook failing for WEBHOOK_DISABLE_AFTER_MS is disabled ' +
+          '(event `dev.blixard.webhook.disabled`). A URL resolving to a loopback, private or link-local address is refused unless WEBHOOK_ALLOW_PRIVATE. The secret is never returned.',
+        tags: ['webhooks'],
+        requestBody: body(ref('CreateWebhook')),
+        responses: {
+          '201': json(ref('Webhook'), 'The subscription (without its secret).'),
+          '400': problem('A field is invalid (`validation_failed`), or the URL does not resolve to a public address.'),
+          '413': tooLarge,
+        },
+      },
+      get: {
+        operationId: 'listWebhooks',
+        summary: 'List webhooks',
+        tags: ['webhooks'],
+        responses: { '200': json(items(ref('Webhook')), 'Every subscription, oldest first.') },
+      },
+    },
+    '/v1/webhooks/{id}': {
+      get: {
+        operationId: 'getWebhook',
+        summary: 'Get a webhook',
+        tags: ['webhooks'],
+        parameters: [param('WebhookId')],
+        responses: {
+          '200': json(ref('Webhook'), 'The subscription (without its secret).'),
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such webhook.'),
+        },
+      },
+      delete: {
+        operationId: 'deleteWebhook',
+        summary: 'Delete a webhook',
+        description: 'Nothing more is delivered to it; its delivery history goes with it.',
+        tags: ['webhooks'],
+        parameters: [param('WebhookId')],
+        responses: {
+          '204': { description: 'Deleted.' },
+          '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+          '404': problem('No such webhook.'),
+        },
+      },
+    },
+    '/v1/webhooks/{id}/deliveries': {
+      get: {
+        operationId: 'listWebhookDeliveries',
+        summary: "A webhook's deliveries and their attempts",
+        tags: ['webhooks'],
+        parameters: [
+          param('WebhookId'),
+          { name: 'status', in: 'query', description: 'Only deliveries in this state.', schema: { enum: ['pending', 'succeeded', 'failed'] } },
+          { name: 'limit', in: 'query', description: 'At most this many, newest first.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        ],
+        responses: {
+          '200': json(items(ref('WebhookDelivery')), 'Deliveries, newest first, each with every attempt.'),
+          '400': problem(`The id is not a UUID, a parameter is invalid, or ${badEncoding}.`),
+          '404': problem('No such webhook.'),
+        },
+      },
+    },
+    '/v1/audit': {
+      get: {
+        operationId: 'listAuditEntries',
+        summary: 'The audit log',
+        description: 'Submits, cancels, retries, drains, webhook and queue changes: who (the API key; `anonymous` until keys exist, with the remote address), what and when. Newest first.',
+        tags: ['audit'],
+        parameters: [
+          { name: 'action', in: 'query', description: 'An action (`job.cancel`) or a prefix (`job.*`).', schema: { type: 'string' } },
+          { name: 'since', in: 'query', description: 'Only entries at or after this time.', schema: timestamp },
+          { name: 'actor', in: 'query', description: 'Only entries of this actor.', schema: { type: 'string' } },
+          { name: 'targetId', in: 'query', description: 'Only entries about this job, worker, queue or webhook.', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page.', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': json(ref('AuditPage'), 'A page of entries.'),
+          '400': problem('A parameter is invalid or unknown.'),
+        },
+      },
+    },
     '/v1/openapi.json': {
       get: {
         operationId: 'getOpenApiDocument',
@@ -477,6 +648,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       WorkerId: { name: 'id', in: 'path', required: true, description: 'A worker id.', schema: { type: 'string' } },
       QueueName: { name: 'name', in: 'path', required: true, description: 'A queue name.', schema: name },
       FairnessKey: { name: 'key', in: 'path', required: true, description: 'A fairness key.', schema: key },
+      WebhookId: { name: 'id', in: 'path', required: true, description: 'A webhook id.', schema: uuid },
     },
     schemas: {
       JobStatus: {
@@ -536,6 +708,37 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
             default: false,
             description: 'Accept a backend no worker has registered yet; otherwise a 400 lists the known backends.',
           },
+          resources: {
+            type: 'object',
+            additionalProperties: { type: 'number', minimum: 0, maximum: 1e12 },
+            description: 'Reserved on the chosen worker from dispatch to the end of the attempt: cpuMillis, memoryMb, or any numeric resource workers declare in EXECUTOR_RESOURCES (gpu, ...). A job with requirements is placed on a worker that fits.',
+            example: { cpuMillis: 500, memoryMb: 2048 },
+          },
+          constraints: {
+            type: 'array',
+            maxItems: 32,
+            items: { type: 'string' },
+            description: 'Label constraints the worker must meet: `key=value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`, `key` (exists), `!key` (does not exist).',
+            example: ['zone in (eu-1,eu-2)', 'gpu'],
+          },
+          affinity: {
+            type: 'array',
+            maxItems: 32,
+            items: {
+              type: 'object',
+              required: ['constraint'],
+              additionalProperties: false,
+              properties: { constraint: { type: 'string' }, weight: { type: 'integer', minimum: -100, maximum: 100, default: 50, not: { const: 0 } } },
+            },
+            description: 'Preferences: among workers that fit, those matching more (summed weight) are chosen first; negative weights repel.',
+          },
+          worker: { type: 'string', maxLength: 200, description: 'Run on this worker only (what the `explicit` placement policy requires).' },
+          placementDeadlineMs: {
+            type: 'integer',
+            minimum: 1,
+            maximum: LIMITS.delayMs.max,
+            description: 'With requirements: fail the job (`placement_timeout`) if no worker took it within this long. Without it the job waits in PENDING, its `waitReason` saying why.',
+          },
         },
         not: {
           anyOf: [
@@ -579,7 +782,8 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           'id', 'queue', 'backend', 'status', 'payload', 'priority', 'labels', 'attempt', 'maxAttempts', 'timeoutMs',
           'backoff', 'idempotencyKey', 'runAt', 'workerId', 'leaseExpiresAt', 'result', 'error', 'errorCode', 'exitCode',
           'stdoutTail', 'stderrTail', 'createdAt', 'updatedAt', 'dispatchedAt', 'startedAt', 'finishedAt',
-          'concurrencyKey', 'fairnessKey', 'onParentFailure', 'scheduleId',
+          'concurrencyKey', 'fairnessKey', 'onParentFailure', 'scheduleId', 'requirements', 'placementDeadlineAt', 'waitReason',
+          'progress',
         ],
         properties: {
           id: { ...uuid, description: 'A UUIDv7: ids sort by creation time.' },
@@ -616,6 +820,25 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           fairnessKey: { type: 'string' },
           onParentFailure: { enum: ['cancel', 'run'] },
           scheduleId: nullable('string', { format: 'uuid', description: 'The schedule that made the job.' }),
+          requirements: {
+            anyOf: [
+              {
+                type: 'object',
+                required: ['resources', 'constraints', 'affinity', 'worker'],
+                properties: {
+                  resources: { type: 'object', additionalProperties: { type: 'number' } },
+                  constraints: { type: 'array', items: { type: 'string' } },
+                  affinity: { type: 'array', items: { type: 'object', required: ['constraint', 'weight'], properties: { constraint: { type: 'string' }, weight: { type: 'integer' } } } },
+                  worker: nullable('string'),
+                },
+              },
+              { type: 'null' },
+            ],
+            description: 'Placement requirements; null: any worker of the backend (its shared consumer).',
+          },
+          placementDeadlineAt: { ...nullableTimestamp, description: 'With requirements: when the job fails if no worker took it.' },
+          waitReason: nullable('string', { description: 'Why a PENDING job is not dispatched yet, e.g. `no worker with label gpu=true and 1 slot, 2048 MB free (3 online: 3 without the labels)`.' }),
+          progress: { anyOf: [ref('JobProgress'), { type: 'null' }], description: 'The latest progress the current attempt reported (`ctx.progress`).' },
           dependsOn: { type: 'array', items: uuid, description: 'Parents (on GET /v1/jobs/{id}).' },
           attempts: { type: 'array', items: ref('JobAttempt'), description: 'Every attempt, first first (on GET /v1/jobs/{id}).' },
         },
@@ -684,7 +907,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       },
       Worker: {
         type: 'object',
-        required: ['id', 'backend', 'host', 'version', 'status', 'labels', 'capacity', 'concurrency', 'runningJobs', 'startedAt', 'lastHeartbeatAt'],
+        required: ['id', 'backend', 'host', 'version', 'status', 'labels', 'capacity', 'concurrency', 'runningJobs', 'used', 'startedAt', 'lastHeartbeatAt'],
         properties: {
           id: { type: 'string' },
           backend: { type: 'string' },
@@ -698,6 +921,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
             type: 'array',
             items: { type: 'object', required: ['jobId', 'attempt'], properties: { jobId: uuid, attempt: { type: 'integer' } } },
           },
+          used: { type: 'object', additionalProperties: { type: 'number' }, description: 'What attempts in flight hold on the worker: slots, and the resources of placed attempts.' },
           startedAt: timestamp,
           lastHeartbeatAt: timestamp,
         },
@@ -777,11 +1001,12 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           rateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }], description: 'Dispatches of the queue.' },
           keyConcurrency: nullable('integer', { minimum: 1, maximum: 1_000_000, description: 'Attempts in flight per concurrency key.' }),
           keyRateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }], description: 'Dispatches per concurrency key.' },
+          placementPolicy: { $ref: '#/components/schemas/PlacementPolicy' },
         },
       },
       Queue: {
         type: 'object',
-        required: ['name', 'paused', 'maxConcurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit', 'counts'],
+        required: ['name', 'paused', 'maxConcurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit', 'placementPolicy', 'counts'],
         properties: {
           name: { type: 'string' },
           paused: { type: 'boolean' },
@@ -789,8 +1014,15 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           rateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }] },
           keyConcurrency: nullable('integer'),
           keyRateLimit: { anyOf: [ref('RateLimit'), { type: 'null' }] },
+          placementPolicy: ref('PlacementPolicy'),
           counts: countsByStatus,
         },
+      },
+      PlacementPolicy: {
+        enum: [...PLACEMENT_POLICIES],
+        default: 'binpack',
+        description:
+          'How the queue\'s jobs with requirements pick among the workers that fit: `binpack` (least room left: fills workers), `spread` (most room left), `first-fit` (longest registered), `round-robin` (the next worker after the last one used), `explicit` (only the worker the job names in `worker`).',
       },
       FairnessWeight: {
         type: 'object',
@@ -802,6 +1034,131 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         required: ['weight'],
         additionalProperties: false,
         properties: { weight: { type: 'integer', minimum: 1, maximum: 1000 } },
+      },
+      CloudEvent: {
+        type: 'object',
+        description: 'A CloudEvents 1.0 event in its JSON format. `subject` is the job, worker or webhook id; `data` holds its state (jobs: status, previousStatus, attempt, workerId, timings, error, exitCode; `completed` adds `result`; `progress` adds `progress`).',
+        required: ['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'data'],
+        properties: {
+          specversion: { const: '1.0' },
+          id: { type: 'string' },
+          source: { type: 'string', examples: ['/blixard/scheduler'] },
+          type: { type: 'string', examples: ['dev.blixard.job.completed'] },
+          subject: { type: 'string' },
+          time: timestamp,
+          datacontenttype: { const: 'application/json' },
+          data: { type: 'object' },
+        },
+      },
+      EventPage: {
+        type: 'object',
+        required: ['items', 'lastSeq', 'more'],
+        properties: {
+          items: { type: 'array', items: { type: 'object', required: ['seq', 'event'], properties: { seq: { type: 'integer', description: 'Sequence in the events stream.' }, event: ref('CloudEvent') } } },
+          lastSeq: nullable('integer', { description: 'The last sequence read: pass as `after` to continue.' }),
+          more: { type: 'boolean', description: 'The page is full and more events were retained.' },
+        },
+      },
+      JobProgress: {
+        type: 'object',
+        required: ['fraction', 'note', 'attempt', 'seq', 'at'],
+        properties: {
+          fraction: { type: 'number', minimum: 0, maximum: 1 },
+          note: nullable('string'),
+          attempt: { type: 'integer', minimum: 1 },
+          seq: { type: 'integer', minimum: 1, description: 'Per attempt: a later report has a higher one.' },
+          at: timestamp,
+        },
+      },
+      LogLine: {
+        type: 'object',
+        required: ['seq', 'stream', 'at', 'line'],
+        properties: {
+          seq: { type: 'integer', minimum: 1, description: 'Line number within the attempt.' },
+          stream: { enum: ['stdout', 'stderr', 'system'], description: '`system`: a line of Blixard\'s own (truncation, loss).' },
+          at: { ...timestamp, description: 'When the executor read it.' },
+          line: { type: 'string' },
+        },
+      },
+      JobLogs: {
+        type: 'object',
+        required: ['jobId', 'attempt', 'lines', 'bytes', 'truncated', 'complete'],
+        properties: {
+          jobId: uuid,
+          attempt: { type: 'integer', minimum: 1 },
+          lines: { type: 'array', items: ref('LogLine') },
+          bytes: { type: 'integer', description: 'Output bytes stored for the attempt.' },
+          truncated: { type: 'boolean' },
+          complete: { type: 'boolean', description: 'The attempt ended and every line is stored.' },
+        },
+      },
+      CreateWebhook: {
+        type: 'object',
+        required: ['url', 'events', 'secret'],
+        additionalProperties: false,
+        properties: {
+          url: { type: 'string', format: 'uri', maxLength: WEBHOOK_LIMITS.urlLength, description: 'http or https; no credentials.' },
+          events: { type: 'array', minItems: 1, maxItems: WEBHOOK_LIMITS.events, items: { type: 'string', pattern: EVENT_PATTERN.source }, examples: [['dev.blixard.job.completed', 'dev.blixard.job.failed']] },
+          secret: { type: 'string', minLength: WEBHOOK_LIMITS.secretMin, maxLength: WEBHOOK_LIMITS.secretMax, description: 'Signs deliveries; stored, never returned.' },
+        },
+      },
+      Webhook: {
+        type: 'object',
+        required: ['id', 'url', 'events', 'secretSet', 'enabled', 'disabledAt', 'disabledReason', 'failingSince', 'createdAt', 'updatedAt'],
+        properties: {
+          id: uuid,
+          url: { type: 'string' },
+          events: { type: 'array', items: { type: 'string' } },
+          secretSet: { const: true },
+          enabled: { type: 'boolean' },
+          disabledAt: nullableTimestamp,
+          disabledReason: nullable('string'),
+          failingSince: { ...nullableTimestamp, description: 'Since when every attempt failed; null after a success.' },
+          createdAt: timestamp,
+          updatedAt: timestamp,
+        },
+      },
+      WebhookDelivery: {
+        type: 'object',
+        required: ['id', 'webhookId', 'eventId', 'eventType', 'eventSeq', 'status', 'attempts', 'nextAttemptAt', 'createdAt', 'finishedAt'],
+        properties: {
+          id: uuid,
+          webhookId: uuid,
+          eventId: { type: 'string' },
+          eventType: { type: 'string' },
+          eventSeq: { type: 'integer' },
+          status: { enum: ['pending', 'succeeded', 'failed'] },
+          attempts: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['attempt', 'at', 'statusCode', 'error', 'durationMs'],
+              properties: { attempt: { type: 'integer' }, at: timestamp, statusCode: nullable('integer'), error: nullable('string'), durationMs: { type: 'integer' } },
+            },
+          },
+          nextAttemptAt: nullableTimestamp,
+          createdAt: timestamp,
+          finishedAt: nullableTimestamp,
+        },
+      },
+      AuditEntry: {
+        type: 'object',
+        required: ['id', 'at', 'actor', 'remoteAddress', 'action', 'targetType', 'targetId', 'details'],
+        properties: {
+          id: { type: 'string' },
+          at: timestamp,
+          actor: { type: 'string', description: 'The API key; `anonymous` until keys exist.' },
+          remoteAddress: nullable('string'),
+          action: { type: 'string', examples: ['job.submit', 'job.cancel', 'job.retry', 'jobs.retry', 'worker.drain', 'webhook.create', 'webhook.delete', 'queue.update', 'fairness.update'] },
+          targetType: { type: 'string' },
+          targetId: nullable('string'),
+          details: { type: 'object' },
+        },
+      },
+      AuditPage: {
+        type: 'object',
+        required: ['items', 'nextCursor'],
+        properties: { items: { type: 'array', items: ref('AuditEntry') }, nextCursor: nullable('string') },
       },
       Readiness: {
         type: 'object',

@@ -1,12 +1,17 @@
-import { Body, Controller, Get, Inject, Param, Put } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Param, Put, Req } from '@nestjs/common';
+import type { Request } from 'express';
 import type { QueueView } from '@blixard/contracts';
 import { NAME_PATTERN, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
+import { AuditLog } from './audit-log';
 
 /** Per-queue dispatch controls and fairness weights. */
 @Controller('v1')
 export class QueuesController {
-  constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {}
+  constructor(
+    @Inject(GATEWAY) private readonly deps: GatewayDeps,
+    private readonly audit: AuditLog,
+  ) {}
 
   @Get('queues')
   async list(): Promise<{ items: QueueView[] }> {
@@ -20,8 +25,9 @@ export class QueuesController {
 
   /** `{ paused, maxConcurrency, rateLimit: {n, intervalMs}, keyConcurrency, keyRateLimit }`; null removes a limit. */
   @Put('queues/:name')
-  async update(@Param('name') name: string, @Body() body: unknown): Promise<QueueView> {
+  async update(@Param('name') name: string, @Body() body: unknown, @Req() req: Request): Promise<QueueView> {
     const view = await this.deps.queues.update(queueName(name), body);
+    await this.audit.record(req, 'queue.update', { type: 'queue', id: name }, { changes: body as Record<string, unknown> });
     // Resumed or widened: what waits may go now.
     this.deps.wakeScheduler('dispatch');
     return view;
@@ -34,9 +40,11 @@ export class QueuesController {
 
   /** `{ weight }`: a fairness key of weight 3 gets three dispatches to another's one. */
   @Put('fairness/:key')
-  setWeight(@Param('key') key: string, @Body() body: unknown): Promise<{ key: string; weight: number }> {
+  async setWeight(@Param('key') key: string, @Body() body: unknown, @Req() req: Request): Promise<{ key: string; weight: number }> {
     if (key.length === 0 || key.length > 200) throw new ValidationError([{ field: 'key', message: 'must be 1-200 characters' }]);
-    return this.deps.queues.setWeight(key, body);
+    const result = await this.deps.queues.setWeight(key, body);
+    await this.audit.record(req, 'fairness.update', { type: 'fairness_key', id: key }, { weight: result.weight });
+    return result;
   }
 }
 

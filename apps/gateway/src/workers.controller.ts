@@ -1,14 +1,19 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
 import type { WorkerView } from '@blixard/contracts';
 import { ConflictError, FieldError, NotFoundError, ValidationError } from '@blixard/domain';
 import type { WorkerStats } from '@blixard/db';
 import { GATEWAY, GatewayDeps } from './deps';
+import { AuditLog } from './audit-log';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
 
 @Controller('v1/workers')
 export class WorkersController {
-  constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {}
+  constructor(
+    @Inject(GATEWAY) private readonly deps: GatewayDeps,
+    private readonly audit: AuditLog,
+  ) {}
 
   /** The fleet: backend, status, capacity, running attempts, last heartbeat. */
   @Get()
@@ -41,13 +46,14 @@ export class WorkersController {
    */
   @Post(':id/drain')
   @HttpCode(202)
-  async drain(@Param('id') id: string): Promise<WorkerView> {
+  async drain(@Param('id') id: string, @Req() req: Request): Promise<WorkerView> {
     const worker = await this.deps.workers.get(id);
     if (!worker) throw new NotFoundError('worker', id);
     if (worker.status !== 'ONLINE' && worker.status !== 'DRAINING') {
       throw new ConflictError('invalid_transition', `worker ${id} is ${worker.status} and cannot be drained`);
     }
     this.deps.drainWorker(id);
+    await this.audit.record(req, 'worker.drain', { type: 'worker', id });
     return worker;
   }
 

@@ -3,7 +3,8 @@ import { Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult, ScheduleSt
 import type { Pool } from 'pg';
 import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, Subscription } from '@blixard/messaging';
 import { Trigger } from '@blixard/service';
-import type { Logger, Metrics } from '@blixard/telemetry';
+import { annotateActiveSpan, SpanAttr, traceDispatch, traceReport, type Logger, type Metrics } from '@blixard/telemetry';
+import { JobMetrics } from './job-metrics';
 
 export interface SchedulerOptions {
   db: Db;
@@ -71,6 +72,8 @@ export class Scheduler {
   /** Per job, the tail of the chain of its reports being applied: keeps them in arrival order. */
   private readonly jobChains = new Map<string, Promise<void>>();
   readonly counters;
+  /** Jobs completed and failed by backend and queue; queue depth by status. */
+  private readonly jobMetrics: JobMetrics;
 
   constructor(private readonly o: SchedulerOptions) {
     const s = o.bus.subjects;
@@ -107,8 +110,10 @@ export class Scheduler {
       cronSkipped: m.counter('blixard_cron_skipped_total', 'Cron fire times skipped because the previous job still ran'),
       errors: m.counter('blixard_scheduler_errors_total', 'Errors in the scheduler loops (database or NATS)', ['loop'] as const),
     };
+    this.jobMetrics = new JobMetrics(m, o.db);
     const onError = (loop: string) => (err: unknown) => {
       this.counters.errors.inc({ loop });
+      m.countError(err, loop);
       o.logger.warn({ loop, err: String(err) }, 'scheduler loop error; will retry');
     };
     this.dispatcher = new Trigger(() => this.dispatchRound(), o.dispatchIntervalMs, onError('dispatch'));
@@ -154,6 +159,7 @@ export class Scheduler {
       logger: this.o.logger,
       expiresMs: 1000,
       handle: (msg) => this.handleReport(msg),
+      metrics: this.o.metrics,
     });
     this.reports.start();
     this.dispatcher.start();
@@ -180,11 +186,13 @@ export class Scheduler {
   private async dispatchRound(): Promise<boolean> {
     const promoted = await this.dispatchJobs.promoteDue(this.o.dispatchBatchSize);
     const resolved = await this.dispatchJobs.resolveBlocked(this.o.dispatchBatchSize);
+    const claimStartedAt = new Date();
     const batch = await this.dispatch.claimForDispatch(this.o.dispatchBatchSize);
     // Another replica holds the dispatch lock and may have missed what this one just made ready.
     if (!batch.locked) setTimeout(() => this.dispatcher.kick(), 20);
     if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
-    await Promise.all(batch.jobs.map((job) => this.publishDispatch(job, false, batch.parents.get(job.id))));
+    // A span per dispatch, from the claim on: the first attempt continues the submit's trace.
+    await Promise.all(batch.jobs.map((job) => traceDispatch(job, { startTime: claimStartedAt }, () => this.publishDispatch(job, false, batch.parents.get(job.id)))));
     await this.armDueTimer();
     return batch.more || promoted === this.o.dispatchBatchSize || resolved === this.o.dispatchBatchSize;
   }
@@ -241,10 +249,13 @@ export class Scheduler {
       maxAttempts: job.maxAttempts,
       dispatchedAt: (job.dispatchedAt ?? new Date()).toISOString(),
       parents,
+      resources: (job.requirements as { resources?: Record<string, number> } | null)?.resources ?? {},
     };
     try {
       const msgID = redispatch ? `${attemptKey(job.id, job.attempt)}:re:${Date.now()}` : attemptKey(job.id, job.attempt);
-      await this.o.bus.js.publish(s.dispatch(job.backend), encodeJson(message), { msgID, timeout: 5_000 });
+      // A placed attempt goes to its worker's own consumer; the rest to the backend's shared one.
+      const subject = job.workerId ? s.dispatchTo(job.backend, job.workerId) : s.dispatch(job.backend);
+      await this.o.bus.js.publish(subject, encodeJson(message), { msgID, timeout: 5_000 });
       this.counters.dispatched.inc({ backend: job.backend, queue: job.queue });
     } catch (err) {
       // The claim is in Postgres; the reconciler dispatches it again when its claim lease ends.
@@ -265,7 +276,7 @@ export class Scheduler {
     }
     const report = decoded.value;
     const previous = this.jobChains.get(report.jobId) ?? Promise.resolve();
-    const next = previous.then(() => this.applyReport(report, msg));
+    const next = previous.then(() => traceReport(report, () => this.applyReport(report, msg)));
     this.jobChains.set(report.jobId, next);
     return next.finally(() => {
       if (this.jobChains.get(report.jobId) === next) this.jobChains.delete(report.jobId);
@@ -284,13 +295,19 @@ export class Scheduler {
     } catch (err) {
       // Postgres is unreachable or the transaction failed: JetStream delivers the report again.
       this.counters.errors.inc({ loop: 'report' });
+      this.o.metrics.countError(err, 'report');
       this.o.logger.warn({ jobId: report.jobId, type: report.type, err: String(err) }, 'report not applied; will be redelivered');
       msg.nak(1000);
       return;
     }
     msg.ack();
+    annotateActiveSpan({ [SpanAttr.reportApplied]: result.applied, ...(result.applied ? { 'job.status': result.job.status } : { [SpanAttr.reportDropped]: result.reason }) });
     if (result.applied) {
       this.counters.reports.inc({ type: report.type });
+      this.jobMetrics.finished([result.job]);
+      if (report.type !== 'started') {
+        this.o.logger.info({ jobId: report.jobId, attempt: report.attempt, report: report.type, status: result.job.status, errorCode: result.job.errorCode ?? undefined }, 'attempt finished');
+      }
       this.outbox.kick();
       // A finished attempt frees an executor slot, and a retry may be due at once.
       if (report.type !== 'started') this.dispatcher.kick();
@@ -321,17 +338,29 @@ export class Scheduler {
       this.dispatcher.kick();
     }
     const overdue = await this.store.expireOverdueAttempts(batch, this.o.timeoutGraceMs);
+    this.jobMetrics.finished(overdue);
     for (const job of overdue) {
       this.counters.reconciler.inc({ action: job.errorCode === 'timed_out' ? 'timed_out' : 'lease_expired' });
       this.o.logger.info({ jobId: job.id, attempt: job.attempt, status: job.status, reason: job.errorCode }, 'recovered an abandoned attempt');
     }
+    const replaced = await this.store.failPlacedOnGoneWorkers(batch);
+    for (const job of replaced) {
+      this.counters.reconciler.inc({ action: 'placement_worker_gone' });
+      this.o.logger.info({ jobId: job.id, attempt: job.attempt, status: job.status }, 'the worker of a placed attempt left before starting it');
+    }
+    const unplaced = await this.store.failUnplaced(batch);
+    for (const job of unplaced) {
+      this.counters.reconciler.inc({ action: 'placement_deadline' });
+      this.o.logger.info({ jobId: job.id, error: job.error }, 'no worker took the job before its placement deadline');
+    }
+    await this.store.explainUnservedBackends(batch * 10);
     const stale = await this.store.reclaimStaleClaims(batch);
     const parents = await this.store.parentsOf(stale.map((j) => j.id));
     for (const job of stale) {
       this.counters.reconciler.inc({ action: 'redispatched' });
-      await this.publishDispatch(job, true, parents.get(job.id));
+      await traceDispatch(job, { redispatch: true }, () => this.publishDispatch(job, true, parents.get(job.id)));
     }
-    if (overdue.length > 0) this.dispatcher.kick();
+    if (overdue.length > 0 || replaced.length > 0) this.dispatcher.kick();
     this.outbox.kick();
     const pruned = await this.relayPrune();
     if (pruned > 0) this.counters.reconciler.inc({ action: 'outbox_pruned' }, pruned);
@@ -364,6 +393,7 @@ export class Scheduler {
     }
     try {
       const moved = await this.store.requeueWorkerAttempts(workerId);
+      this.jobMetrics.finished(moved);
       if (moved.length > 0) {
         this.counters.reconciler.inc({ action: 'worker_lost' }, moved.length);
         this.o.logger.info({ workerId, attempts: moved.length }, 'requeued the attempts of a lost worker');

@@ -34,8 +34,24 @@ export class Registry {
       lost: o.metrics.counter('blixard_workers_lost_total', 'Workers declared lost'),
       errors: o.metrics.counter('blixard_registry_errors_total', 'Database or NATS errors'),
     };
+    // The fleet as Postgres knows it, read at each scrape: running attempts and free slots per worker.
+    const running = o.metrics.gauge('blixard_worker_running_attempts', 'Attempts in flight on each online or draining worker', ['worker', 'backend', 'status'] as const);
+    o.metrics.gauge('blixard_worker_free_slots', 'Free slots of each online worker', ['worker', 'backend'] as const, async (free) => {
+      try {
+        const workers = await this.store.list({ status: ['ONLINE', 'DRAINING'] });
+        free.reset();
+        running.reset();
+        for (const w of workers) {
+          running.set({ worker: w.id, backend: w.backend, status: w.status }, w.runningJobs.length);
+          if (w.status === 'ONLINE') free.set({ worker: w.id, backend: w.backend }, Math.max(0, w.concurrency - (w.used.slots ?? w.runningJobs.length)));
+        }
+      } catch (err) {
+        o.metrics.countError(err, 'worker_gauges');
+      }
+    });
     this.sweeper = new Trigger(() => this.sweep(), o.heartbeatIntervalMs, (err) => {
       this.counters.errors.inc();
+      o.metrics.countError(err, 'sweep');
       o.logger.warn({ err: String(err) }, 'lost-worker sweep failed; will retry');
     });
   }
@@ -64,11 +80,16 @@ export class Registry {
     this.counters.heartbeats.inc();
     try {
       const outcome = await this.store.heartbeat(hb);
-      if (outcome.registered) this.o.logger.info({ workerId: hb.workerId, backend: hb.backend, labels: hb.labels }, 'worker registered');
+      if (outcome.registered) {
+        this.o.logger.info({ workerId: hb.workerId, backend: hb.backend, labels: hb.labels }, 'worker registered');
+        // New capacity: jobs waiting for a worker like this one are placed at once, not next poll.
+        this.o.bus.nc.publish(this.o.bus.subjects.wakeDispatch);
+      }
       if (outcome.orphans.length > 0) this.o.logger.info({ workerId: hb.workerId, orphans: outcome.orphans }, 'worker runs attempts it no longer holds');
       if (msg.reply) msg.respond(encodeJson({ ok: true, orphans: outcome.orphans }));
     } catch (err) {
       this.counters.errors.inc();
+      this.o.metrics.countError(err, 'heartbeat');
       this.o.logger.warn({ workerId: hb.workerId, err: String(err) }, 'heartbeat not recorded');
     }
   }

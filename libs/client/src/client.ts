@@ -1,4 +1,4 @@
-import type { JobPage, JobView, ProblemDetails, QueueView, ScheduleView, StatsView, WorkerView } from '@blixard/contracts';
+import type { AuditPage, CloudEvent, JobLogsView, JobPage, JobView, ProblemDetails, QueueView, ScheduleView, StatsView, WebhookDeliveryView, WebhookView, WorkerView } from '@blixard/contracts';
 
 /** A problem+json answer from the API. */
 export class BlixardApiError extends Error {
@@ -26,6 +26,16 @@ export interface SubmitJobRequest {
   onParentFailure?: 'cancel' | 'run';
   /** Accept a backend no worker has registered yet (otherwise a 400 lists the known ones). */
   allowUnknownBackend?: boolean;
+  /** Reserved on the worker while the attempt runs: cpuMillis, memoryMb, or any resource workers declare. */
+  resources?: Record<string, number>;
+  /** Label constraints the worker must meet: "zone=a", "zone!=a", "zone in (a,b)", "zone notin (a,b)", "gpu", "!gpu". */
+  constraints?: string[];
+  /** Preferences: matching workers rank higher (negative weights: lower). */
+  affinity?: { constraint: string; weight?: number }[];
+  /** Run on this worker only (the explicit policy). */
+  worker?: string;
+  /** With requirements: fail the job if no worker has taken it within this long. */
+  placementDeadlineMs?: number;
 }
 
 export interface CreateScheduleRequest {
@@ -45,6 +55,7 @@ export interface QueueControlsRequest {
   rateLimit?: { n: number; intervalMs: number } | null;
   keyConcurrency?: number | null;
   keyRateLimit?: { n: number; intervalMs: number } | null;
+  placementPolicy?: 'binpack' | 'spread' | 'first-fit' | 'round-robin' | 'explicit';
 }
 
 export interface ListJobsQuery {
@@ -141,6 +152,10 @@ export class BlixardClient {
     return this.request('GET', '/v1/workers');
   }
 
+  worker(id: string): Promise<WorkerView> {
+    return this.request('GET', `/v1/workers/${encodeURIComponent(id)}`);
+  }
+
   workerStats(): Promise<{ byBackend: Record<string, { workers: Record<string, number>; slots: number; busySlots: number }>; totals: { workers: number; online: number; slots: number; busySlots: number } }> {
     return this.request('GET', '/v1/workers/stats');
   }
@@ -148,6 +163,44 @@ export class BlixardClient {
   /** Asks a worker to drain: finish (or hand back) its work, go offline and exit. */
   drainWorker(id: string): Promise<WorkerView> {
     return this.request('POST', `/v1/workers/${encodeURIComponent(id)}/drain`);
+  }
+
+  /** The stored output lines of an attempt (default: the current one). */
+  logs(id: string, attempt?: number): Promise<JobLogsView> {
+    return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}/logs${attempt === undefined ? '' : `?attempt=${attempt}`}`);
+  }
+
+  /** The job's events the stream holds (oldest first); follow them live with `readSse` on `/v1/jobs/:id/events`. */
+  jobEvents(id: string, query: { after?: number; limit?: number } = {}): Promise<{ items: { seq: number; event: CloudEvent<Record<string, unknown>> }[]; lastSeq: number | null; more: boolean }> {
+    const p = queryString(query);
+    return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}/events${p ? `?${p}` : ''}`);
+  }
+
+  createWebhook(webhook: { url: string; events: string[]; secret: string }): Promise<WebhookView> {
+    return this.request('POST', '/v1/webhooks', webhook);
+  }
+
+  async webhooks(): Promise<WebhookView[]> {
+    return (await this.request<{ items: WebhookView[] }>('GET', '/v1/webhooks')).items;
+  }
+
+  webhook(id: string): Promise<WebhookView> {
+    return this.request('GET', `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  deleteWebhook(id: string): Promise<void> {
+    return this.request('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`);
+  }
+
+  async webhookDeliveries(id: string, query: { status?: 'pending' | 'succeeded' | 'failed'; limit?: number } = {}): Promise<WebhookDeliveryView[]> {
+    const p = queryString(query);
+    return (await this.request<{ items: WebhookDeliveryView[] }>('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries${p ? `?${p}` : ''}`)).items;
+  }
+
+  /** The audit log, newest first: `action` exact or a prefix like `job.*`, `since` an ISO time. */
+  audit(query: { action?: string; since?: string; actor?: string; targetId?: string; limit?: number; cursor?: string } = {}): Promise<AuditPage> {
+    const p = queryString(query);
+    return this.request('GET', `/v1/audit${p ? `?${p}` : ''}`);
   }
 
   /** Polls until the job is COMPLETED, FAILED or CANCELLED (or `timeoutMs` passes). */
@@ -176,4 +229,10 @@ export class BlixardClient {
     if (!res.ok) throw new BlixardApiError(parsed as ProblemDetails);
     return parsed as T;
   }
+}
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) p.set(k, String(v));
+  return p.toString();
 }

@@ -1,4 +1,4 @@
-import { CONFIG_TABLE, ConfigError, configTableMarkdown, loadConfig, parseLabels } from './config';
+import { CONFIG_TABLE, ConfigError, configTableMarkdown, loadConfig, parseLabels, parseResources } from './config';
 
 describe('configuration from the environment', () => {
   it('applies every default when nothing is set', () => {
@@ -42,6 +42,12 @@ describe('configuration from the environment', () => {
     expect(parseLabels('')).toEqual({});
     expect(() => parseLabels('zone=a,oops')).toThrow(ConfigError);
     expect(() => parseLabels('=b')).toThrow('EXECUTOR_LABELS: "=b" is not key=value');
+  });
+
+  it('parses executor resources as numbers', () => {
+    expect(parseResources('cpuMillis=4000, memoryMb=8192,gpu=1')).toEqual({ cpuMillis: 4000, memoryMb: 8192, gpu: 1 });
+    expect(() => parseResources('memoryMb=lots')).toThrow('EXECUTOR_RESOURCES: memoryMb=lots is not a non-negative number');
+    expect(() => parseResources('slots=3')).toThrow(ConfigError);
   });
 
   it('documents every variable in one table, each with one name', () => {

@@ -1,4 +1,5 @@
 import type { JobStatus } from '@blixard/domain';
+import type { JobProgress } from './live';
 
 /** Wire shapes of the public HTTP API (`/v1`), shared by the gateway and the client. */
 export interface JobAttemptView {
@@ -47,9 +48,24 @@ export interface JobView {
   fairnessKey: string;
   onParentFailure: 'cancel' | 'run';
   scheduleId: string | null;
+  /** Placement requirements as submitted (null: any worker of the backend takes the job). */
+  requirements: JobRequirementsView | null;
+  /** With requirements: when the job fails if no worker has taken it. */
+  placementDeadlineAt: string | null;
+  /** Why a PENDING job is not dispatched yet, e.g. "no worker with label gpu=true and 1 slot, 2048 MB free (...)". */
+  waitReason: string | null;
+  /** The latest progress its executor reported (`ctx.progress`), or null. */
+  progress: JobProgress | null;
   /** Parents this job waits for (BLOCKED until they complete). */
   dependsOn?: string[];
   attempts?: JobAttemptView[];
+}
+
+export interface JobRequirementsView {
+  resources: Record<string, number>;
+  constraints: string[];
+  affinity: { constraint: string; weight: number }[];
+  worker: string | null;
 }
 
 export interface JobPage {
@@ -68,6 +84,8 @@ export interface WorkerView {
   capacity: Record<string, number>;
   concurrency: number;
   runningJobs: { jobId: string; attempt: number }[];
+  /** What attempts in flight hold on it now: slots, and the resources of placed attempts. */
+  used: Record<string, number>;
   startedAt: string;
   lastHeartbeatAt: string;
 }
@@ -113,6 +131,8 @@ export interface QueueView {
   rateLimit: { n: number; intervalMs: number } | null;
   keyConcurrency: number | null;
   keyRateLimit: { n: number; intervalMs: number } | null;
+  /** How jobs with requirements pick a worker: binpack, spread, first-fit, round-robin, explicit. */
+  placementPolicy: 'binpack' | 'spread' | 'first-fit' | 'round-robin' | 'explicit';
   /** Jobs of this queue by status. */
   counts: Partial<Record<JobStatus, number>>;
 }

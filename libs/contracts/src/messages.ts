@@ -21,6 +21,8 @@ export const dispatchMessageSchema = z.object({
   dispatchedAt: z.string(),
   /** The parents of a dependent job, with their results. */
   parents: z.array(z.object({ jobId: z.string(), status: z.string(), result: z.unknown() })).default([]),
+  /** What the job reserved on the worker (`resources` of a placed job): backends may enforce it as limits. */
+  resources: z.record(z.string(), z.number()).default({}),
 });
 export type DispatchMessage = z.infer<typeof dispatchMessageSchema>;
 

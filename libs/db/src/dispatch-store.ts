@@ -1,5 +1,5 @@
 import type { Subjects } from '@blixard/contracts';
-import { DispatchCandidate, DispatchState, FairCursor, keyOf, planDispatch, QueueControls, START_CURSOR } from '@blixard/domain';
+import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planDispatch, PlacementPolicy, PlacementRequirements, QueueControls, START_CURSOR } from '@blixard/domain';
 import { jobEventRow } from './outbox-rows';
 import type { Pool } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
@@ -32,6 +32,8 @@ const DISPATCH_LOCK = 727275;
  */
 export class DispatchStore {
   private readonly pool: Pool;
+  /** Each queue's last placed worker as read this round (to write back only what moved). */
+  private readonly lastPlaced = new Map<string, string | null>();
 
   constructor(
     db: Db,
@@ -57,7 +59,7 @@ export class DispatchStore {
       // is shared by every replica (each round continues where the last one stopped).
       const { rows: cursorRows } = await tx.query<{ backend: string; fair_key: string | null; fair_used: number }>(`SELECT backend, fair_key, fair_used FROM dispatch_cursor`);
       const cursors = new Map(cursorRows.map((c) => [c.backend, { key: c.fair_key, used: c.fair_used }]));
-      const plan = { chosen: [] as string[] };
+      const plan = { chosen: [] as string[], placements: new Map<string, string>(), waiting: new Map<string, string>() };
       for (const [backend, byKey] of byBackend) {
         if (plan.chosen.length >= limit) break;
         const cursor: FairCursor = cursors.get(backend) ?? START_CURSOR;
@@ -67,6 +69,8 @@ export class DispatchStore {
           order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
         });
         plan.chosen.push(...part.chosen);
+        for (const [id, w] of part.placements) plan.placements.set(id, w);
+        for (const [id, why] of part.waiting) plan.waiting.set(id, why);
         if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) {
           await tx.query(
             `INSERT INTO dispatch_cursor (backend, fair_key, fair_used) VALUES ($1, $2, $3)
@@ -75,17 +79,20 @@ export class DispatchStore {
           );
         }
       }
+      await this.recordPlacement(tx, plan.waiting, state);
       if (plan.chosen.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
 
-      // Guarded by status: a job cancelled since it was read is not claimed.
+      // Guarded by status: a job cancelled since it was read is not claimed. A placed job holds
+      // its worker (and what it reserved there) from now until the attempt ends.
       const { rows: claimed } = await tx.query(
         `UPDATE jobs
-         SET status = 'CLAIMED', attempt = attempt + 1, worker_id = NULL, deadline_at = NULL,
+         SET status = 'CLAIMED', attempt = attempt + 1, worker_id = p.worker_id, deadline_at = NULL, wait_reason = NULL,
              lease_expires_at = now() + ($1::int * interval '1 millisecond'),
              dispatched_at = now(), updated_at = now()
-         WHERE id = ANY($2::uuid[]) AND status = 'PENDING'
-         RETURNING *`,
-        [this.options.claimLeaseMs, plan.chosen],
+         FROM unnest($2::uuid[], $3::text[]) AS p(id, worker_id)
+         WHERE jobs.id = p.id AND jobs.status = 'PENDING'
+         RETURNING jobs.*`,
+        [this.options.claimLeaseMs, plan.chosen, plan.chosen.map((id) => plan.placements.get(id) ?? null)],
       );
       const order = new Map(plan.chosen.map((id, i) => [id, i]));
       const jobs = claimed.map(jobFromRow).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
@@ -98,6 +105,29 @@ export class DispatchStore {
       const parents = await loadParents(tx, jobs.map((j) => j.id));
       return { jobs, parents, locked: true, more: plan.chosen.length === limit };
     });
+  }
+
+  /**
+   * Shows why placed jobs wait (only where the reason changed, so a waiting job is not rewritten
+   * every round) and remembers each queue's last placement for round-robin.
+   */
+  private async recordPlacement(tx: Sql, waiting: Map<string, string>, state: DispatchState): Promise<void> {
+    if (waiting.size > 0) {
+      await tx.query(
+        `UPDATE jobs SET wait_reason = w.reason
+         FROM unnest($1::uuid[], $2::text[]) AS w(id, reason)
+         WHERE jobs.id = w.id AND jobs.status = 'PENDING' AND jobs.wait_reason IS DISTINCT FROM w.reason`,
+        [[...waiting.keys()], [...waiting.values()]],
+      );
+    }
+    const moved = [...(state.placement ?? [])].filter(([q, p]) => p.policy === 'round-robin' && p.lastWorker !== null && this.lastPlaced.get(q) !== p.lastWorker);
+    if (moved.length > 0) {
+      await tx.query(
+        `INSERT INTO queues (name, last_placed_worker) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (name) DO UPDATE SET last_placed_worker = excluded.last_placed_worker`,
+        [moved.map(([q]) => q), moved.map(([, p]) => p.lastWorker)],
+      );
+    }
   }
 
   /** Capacity, attempts in flight, queue controls, recent dispatches and weights. */
@@ -159,7 +189,42 @@ export class DispatchStore {
         for (const r of rows) keyRecent.set(keyOf(name, r.concurrency_key), r.n);
       }
     }
-    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight };
+    const { fleet, placement } = await this.loadFleet(tx, queueRows);
+    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight, fleet, placement };
+  }
+
+  /**
+   * Online workers with what the attempts in flight on them hold: one slot each, plus the
+   * resources of placed attempts (held from the claim to the end of the attempt).
+   */
+  private async loadFleet(tx: Sql, queueRows: QueueRow[]): Promise<Pick<DispatchState, 'fleet' | 'placement'>> {
+    const { rows: workers } = await tx.query<{ id: string; backend: string; labels: Record<string, string>; capacity: Record<string, number>; concurrency: number; since: Date }>(
+      `SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE'`);
+    const fleet = new Map<string, FleetWorker[]>();
+    const byId = new Map<string, FleetWorker>();
+    for (const w of workers) {
+      const numeric = Object.fromEntries(Object.entries(w.capacity ?? {}).filter(([, v]) => typeof v === 'number'));
+      const fw: FleetWorker = { id: w.id, backend: w.backend, labels: w.labels ?? {}, capacity: { ...numeric, slots: w.concurrency }, used: {}, since: new Date(w.since).getTime() };
+      byId.set(w.id, fw);
+      (fleet.get(w.backend) ?? fleet.set(w.backend, []).get(w.backend)!).push(fw);
+    }
+    if (byId.size > 0) {
+      const { rows: held } = await tx.query<{ worker_id: string; resource: string; amount: number }>(
+        `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
+         WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id IS NOT NULL GROUP BY worker_id
+         UNION ALL
+         SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
+         CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
+         WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id IS NOT NULL AND j.requirements IS NOT NULL
+         GROUP BY j.worker_id, r.key`);
+      for (const h of held) {
+        const w = byId.get(h.worker_id);
+        if (w) w.used[h.resource] = (w.used[h.resource] ?? 0) + Number(h.amount);
+      }
+    }
+    const placement = new Map(queueRows.map((q) => [q.name, { policy: (q.placement_policy ?? 'binpack') as PlacementPolicy, lastWorker: q.last_placed_worker }]));
+    for (const [q, p] of placement) this.lastPlaced.set(q, p.lastWorker);
+    return { fleet, placement };
   }
 
   /**
@@ -175,7 +240,7 @@ export class DispatchStore {
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
   ): Promise<Map<string, Map<string, DispatchCandidate[]>>> {
-    const { rows } = await tx.query<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; rank: string }>(
+    const { rows } = await tx.query<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string }>(
       `
       WITH RECURSIVE fair_keys(k) AS (
         (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
@@ -183,27 +248,39 @@ export class DispatchStore {
         SELECT (SELECT fairness_key FROM jobs WHERE status = 'PENDING' AND fairness_key > fk.k ORDER BY fairness_key LIMIT 1)
         FROM fair_keys fk WHERE fk.k IS NOT NULL
       )
-      SELECT j.id, j.backend, j.queue, j.fairness_key, j.concurrency_key,
+      SELECT j.id, j.backend, j.queue, j.fairness_key, j.concurrency_key, j.requirements,
              row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rank
       FROM fair_keys fk
       CROSS JOIN LATERAL (
-        SELECT id, backend, queue, fairness_key, concurrency_key, priority, created_at FROM jobs
-        WHERE status = 'PENDING' AND fairness_key = fk.k
-          AND backend = ANY($1::text[])
-          AND NOT (queue = ANY($2::text[]))
-          AND NOT EXISTS (
-            SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
-            WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
-        ORDER BY priority DESC, created_at, id
-        LIMIT $5
+        (SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
+         WHERE status = 'PENDING' AND fairness_key = fk.k AND requirements IS NULL
+           AND backend = ANY($1::text[])
+           AND NOT (queue = ANY($2::text[]))
+           AND NOT EXISTS (
+             SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
+             WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
+         ORDER BY priority DESC, created_at, id
+         LIMIT $5)
+        UNION ALL
+        -- Jobs with requirements have their own list (and partial index), so a head of jobs that
+        -- fit no worker yet never hides the ones behind them that do.
+        (SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
+         WHERE status = 'PENDING' AND fairness_key = fk.k AND requirements IS NOT NULL
+           AND backend = ANY($1::text[])
+           AND NOT (queue = ANY($2::text[]))
+           AND NOT EXISTS (
+             SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
+             WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
+         ORDER BY priority DESC, created_at, id
+         LIMIT $6)
       ) j
       WHERE fk.k IS NOT NULL`,
-      [backends, closedQueues, saturated.queues, saturated.keys, limit],
+      [backends, closedQueues, saturated.queues, saturated.keys, limit, limit * PLACED_LOOKAHEAD],
     );
     // backend → fairness key → candidates in priority order.
     const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
     for (const r of rows.sort((a, b) => Number(a.rank) - Number(b.rank))) {
-      const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, rank: Number(r.rank) };
+      const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, requirements: r.requirements, rank: Number(r.rank) };
       const byKey = byBackend.get(c.backend) ?? byBackend.set(c.backend, new Map()).get(c.backend)!;
       const list = byKey.get(c.fairnessKey) ?? byKey.set(c.fairnessKey, []).get(c.fairnessKey)!;
       list.push(c);
@@ -220,6 +297,9 @@ export class DispatchStore {
 
 type Ranked = DispatchCandidate & { rank: number };
 
+/** Jobs with requirements looked at per fairness key and round, per job the round may claim. */
+const PLACED_LOOKAHEAD = 4;
+
 interface QueueRow {
   name: string;
   paused: boolean;
@@ -229,6 +309,8 @@ interface QueueRow {
   key_concurrency: number | null;
   key_rate_limit_n: number | null;
   key_rate_limit_interval_ms: number | null;
+  placement_policy: string;
+  last_placed_worker: string | null;
 }
 
 function isClosed(queue: string, c: QueueControls, s: DispatchState): boolean {

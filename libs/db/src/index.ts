@@ -9,3 +9,7 @@ export * from './dispatch-store';
 export * from './outbox-rows';
 export * from './schedule-store';
 export * from './queue-store';
+export * from './progress-store';
+export * from './log-store';
+export * from './webhook-store';
+export * from './audit-store';

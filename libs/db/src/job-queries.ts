@@ -53,6 +53,15 @@ export class JobQueries {
   }
 }
 
+/** Statuses of jobs still waiting or running: what queue depth counts (finished jobs are counters). */
+const OPEN_STATUSES: JobStatus[] = ['BLOCKED', 'SCHEDULED', 'PENDING', 'CLAIMED', 'RUNNING'];
+
+/** Open jobs by backend, queue and status, for the queue-depth gauge (read at each scrape). */
+export async function queueDepth(db: Db): Promise<{ backend: string; queue: string; status: JobStatus; count: number }[]> {
+  const groups = await db.job.groupBy({ by: ['backend', 'queue', 'status'], where: { status: { in: OPEN_STATUSES } }, _count: { _all: true } });
+  return groups.map((g) => ({ backend: g.backend, queue: g.queue, status: g.status, count: g._count._all }));
+}
+
 // Job ids are UUIDv7, so id order is creation order: the cursor is the last id seen.
 function encodeCursor(id: string): string {
   return Buffer.from(id).toString('base64url');

@@ -17,6 +17,7 @@ import {
   ValidationError,
 } from '@blixard/domain';
 import type { Pool } from 'pg';
+import { annotateActiveSpan, captureTraceContext, SpanAttr } from '@blixard/telemetry';
 import { poolOf, type Db, type Job } from './prisma';
 import { inTransaction, insertJobRow, insertOutbox, jobFromRow, Sql, updateAttempt, updateJob } from './sql';
 import { jobEventRow } from './outbox-rows';
@@ -128,10 +129,12 @@ export class JobStore {
    * (a missing one is a 400), so every edge points to an older job: cycles cannot be built.
    */
   async insertJob(tx: Sql, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } = {}): Promise<Job> {
+    let parentTraces: unknown[] = [];
     if (submission.dependsOn.length > 0) {
       // FOR SHARE: a parent cannot finish while its new dependent is being written, so the
       // resolver that runs after its transition sees this dependent.
-      const { rows: found } = await tx.query<{ id: string }>(`SELECT id FROM jobs WHERE id = ANY($1::uuid[]) FOR SHARE`, [submission.dependsOn]);
+      const { rows: found } = await tx.query<{ id: string; trace_context: unknown }>(`SELECT id, trace_context FROM jobs WHERE id = ANY($1::uuid[]) FOR SHARE`, [submission.dependsOn]);
+      parentTraces = found.map((r) => r.trace_context);
       const known = new Set(found.map((r) => r.id));
       const missing = submission.dependsOn.map((id, i) => ({ id, i })).filter(({ id }) => !known.has(id));
       if (missing.length > 0) {
@@ -156,6 +159,14 @@ export class JobStore {
       fairnessKey: submission.fairnessKey,
       onParentFailure: submission.onParentFailure,
       scheduleId: extra.scheduleId ?? null,
+      // The submit's trace (the HTTP request, or the cron fire): its dispatch continues it, its
+      // retries and dependents link back to it (see @blixard/telemetry job-spans.ts).
+      traceContext: captureTraceContext(parentTraces) as unknown as Job['traceContext'],
+      requirements: (submission.requirements ?? null) as unknown as Job['requirements'],
+      placementDeadlineAt:
+        submission.requirements && submission.placementDeadlineMs
+          ? new Date(Math.max(now.getTime(), submission.runAt?.getTime() ?? 0) + submission.placementDeadlineMs)
+          : null,
       runAt: submission.runAt ?? now,
       createdAt: now,
       updatedAt: now,
@@ -164,6 +175,7 @@ export class JobStore {
       await tx.query(`INSERT INTO job_dependencies (child_id, parent_id) SELECT $1, unnest($2::uuid[])`, [job.id, submission.dependsOn]);
     }
     await this.emit(tx, 'created', job, null);
+    annotateActiveSpan({ [SpanAttr.jobId]: job.id, [SpanAttr.backend]: job.backend, [SpanAttr.queue]: job.queue });
     return job;
   }
 
@@ -406,14 +418,15 @@ export class JobStore {
 
   /** A worker was declared lost: every attempt it held fails with `worker_lost` at once. */
   async requeueWorkerAttempts(workerId: string): Promise<Job[]> {
-    const { rows: held } = await this.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE worker_id = $1 AND status = 'RUNNING'`, [workerId]);
+    // CLAIMED too: attempts placed on the worker that it had not started yet.
+    const { rows: held } = await this.pool.query<{ id: string }>(`SELECT id FROM jobs WHERE worker_id = $1 AND status IN ('CLAIMED', 'RUNNING')`, [workerId]);
     const moved: Job[] = [];
     for (const { id } of held) {
       const job = await this.expireAttempt(
         id,
         { code: 'worker_lost', message: `worker ${workerId} was declared lost`, retryable: true },
         'WORKER_LOST',
-        (cur) => cur.status === 'RUNNING' && cur.workerId === workerId,
+        (cur) => (cur.status === 'RUNNING' || cur.status === 'CLAIMED') && cur.workerId === workerId,
       );
       if (job) moved.push(job);
     }
@@ -445,6 +458,8 @@ export class JobStore {
       `WITH stale AS (
          SELECT id FROM jobs
          WHERE status = 'CLAIMED' AND lease_expires_at < now()
+           -- An attempt placed on a worker that is gone is not sent again (failPlacedOnGoneWorkers).
+           AND (worker_id IS NULL OR EXISTS (SELECT 1 FROM workers w WHERE w.id = jobs.worker_id AND w.status = 'ONLINE'))
          ORDER BY lease_expires_at
          LIMIT $1
          FOR UPDATE SKIP LOCKED
@@ -456,6 +471,85 @@ export class JobStore {
       [limit, this.options.claimLeaseMs],
     );
     return rows.map(jobFromRow);
+  }
+
+  /**
+   * Attempts placed on a worker that went away (drained, offline or lost) before starting them:
+   * the attempt fails as `worker_lost` (retryable), so the job is placed again elsewhere.
+   */
+  async failPlacedOnGoneWorkers(limit: number): Promise<Job[]> {
+    const { rows } = await this.pool.query<{ id: string; worker_id: string }>(
+      `SELECT j.id, j.worker_id FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
+       WHERE j.status = 'CLAIMED' AND j.worker_id IS NOT NULL AND j.lease_expires_at < now()
+         AND (w.id IS NULL OR w.status <> 'ONLINE')
+       LIMIT $1`,
+      [limit],
+    );
+    const moved: Job[] = [];
+    for (const r of rows) {
+      const job = await this.expireAttempt(
+        r.id,
+        { code: 'worker_lost', message: `worker ${r.worker_id} left before starting the attempt placed on it`, retryable: true },
+        'WORKER_LOST',
+        (cur) => cur.status === 'CLAIMED' && cur.workerId === r.worker_id,
+      );
+      if (job) moved.push(job);
+    }
+    return moved;
+  }
+
+  /**
+   * Gives PENDING jobs of a backend with no online worker that reason (the dispatcher explains
+   * only the jobs it looks at, and it looks only at backends with free slots). The backends come
+   * from a skip scan over (backend, status), so a large backlog of served backends costs nothing.
+   */
+  async explainUnservedBackends(limit: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `WITH RECURSIVE b(name) AS (
+         (SELECT backend FROM jobs WHERE status = 'PENDING' ORDER BY backend LIMIT 1)
+         UNION ALL
+         SELECT (SELECT backend FROM jobs WHERE status = 'PENDING' AND backend > b.name ORDER BY backend LIMIT 1) FROM b WHERE b.name IS NOT NULL
+       ),
+       unserved AS (
+         SELECT name, format('no online worker for backend "%s"', name) AS reason FROM b
+         WHERE name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM workers w WHERE w.backend = b.name AND w.status = 'ONLINE')
+       )
+       UPDATE jobs SET wait_reason = u.reason
+       FROM unserved u
+       WHERE jobs.id IN (
+         SELECT j.id FROM jobs j JOIN unserved u2 ON u2.name = j.backend
+         WHERE j.status = 'PENDING' AND j.wait_reason IS DISTINCT FROM u2.reason LIMIT $1)
+         AND jobs.backend = u.name`,
+      [limit],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** PENDING jobs that no worker could take before their placement deadline: FAILED (`unplaced`). */
+  async failUnplaced(limit: number): Promise<Job[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM jobs WHERE status = 'PENDING' AND placement_deadline_at < now() ORDER BY placement_deadline_at LIMIT $1`,
+      [limit],
+    );
+    const moved: Job[] = [];
+    for (const { id } of rows) {
+      const job = await inTransaction(this.pool, async (tx) => {
+        const cur = await this.lock(tx, id, true);
+        if (!cur || !canTransition(cur.status, 'unplaced')) return null;
+        const { rows: [w] } = await tx.query<{ wait_reason: string | null }>(`SELECT wait_reason FROM jobs WHERE id = $1`, [id]);
+        const updated = await updateJob(tx, id, {
+          status: transition(cur.status, 'unplaced'),
+          errorCode: 'placement_timeout',
+          error: `no worker took the job before its placement deadline${w?.wait_reason ? `: ${w.wait_reason}` : ''}`,
+          finishedAt: cur.now,
+          updatedAt: cur.now,
+        });
+        await this.emit(tx, 'unplaced', updated, cur.status);
+        return updated;
+      });
+      if (job) moved.push(job);
+    }
+    return moved;
   }
 
   /** Each dependent's parents with their results (for dispatching it again). */

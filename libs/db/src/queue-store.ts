@@ -1,5 +1,5 @@
 import type { QueueView } from '@blixard/contracts';
-import { applyQueueControls, JobStatus, NO_QUEUE_CONTROLS, QueueControls, ValidationError } from '@blixard/domain';
+import { applyQueueControls, JobStatus, NO_QUEUE_CONTROLS, PlacementPolicy, QueueSettings, ValidationError } from '@blixard/domain';
 import type { Db, Queue } from './prisma';
 
 /** Queue controls (pause, concurrency and rate limits) and fairness weights. */
@@ -24,6 +24,7 @@ export class QueueStore {
           keyConcurrency: next.keyConcurrency,
           keyRateLimitN: next.keyRateLimit?.n ?? null,
           keyRateLimitIntervalMs: next.keyRateLimit?.intervalMs ?? null,
+          placementPolicy: next.placementPolicy,
           updatedAt: new Date(),
         },
       });
@@ -67,12 +68,13 @@ export class QueueStore {
   }
 }
 
-function toControls(q: Queue): QueueControls {
+function toControls(q: Queue): QueueSettings {
   return {
     paused: q.paused,
     maxConcurrency: q.maxConcurrency,
     rateLimit: q.rateLimitN !== null && q.rateLimitIntervalMs !== null ? { n: q.rateLimitN, intervalMs: q.rateLimitIntervalMs } : null,
     keyConcurrency: q.keyConcurrency,
     keyRateLimit: q.keyRateLimitN !== null && q.keyRateLimitIntervalMs !== null ? { n: q.keyRateLimitN, intervalMs: q.keyRateLimitIntervalMs } : null,
+    placementPolicy: q.placementPolicy as PlacementPolicy,
   };
 }

@@ -9,6 +9,7 @@ import {
   NotFoundError,
   ScheduleDefinition,
 } from '@blixard/domain';
+import { captureTraceContext, traceCronFire } from '@blixard/telemetry';
 import { JobStore, requestHash } from './job-store';
 import { poolOf, type Db, type Prisma, type Schedule } from './prisma';
 import { inTransaction } from './sql';
@@ -48,6 +49,8 @@ export class ScheduleStore {
         catchUpLimit: def.catchUpLimit,
         paused: def.paused,
         nextFireAt: def.paused ? null : nextFireTime(def.cron, def.timezone, now),
+        // Each fire's trace links back to the request that created the schedule.
+        traceContext: (captureTraceContext() ?? undefined) as Prisma.InputJsonValue | undefined,
         createdAt: now,
         updatedAt: now,
       },
@@ -140,7 +143,8 @@ export class ScheduleStore {
             continue;
           }
           const submission: JobSubmission = { ...template, idempotencyKey: key, runAt: null, dependsOn: [] };
-          const job = await this.jobs.insertJob(tx, submission, requestHash(template), now, { scheduleId: id });
+          // The fire is the root of its job's trace (the job stores its context), linked to the schedule's creation.
+          const job = await traceCronFire(id, t, row.trace_context, () => this.jobs.insertJob(tx, submission, requestHash(template), now, { scheduleId: id }));
           lastJobId = job.id;
           outcome.fired++;
         }

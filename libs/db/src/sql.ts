@@ -43,9 +43,11 @@ const JOB_COLUMNS = {
   attempt: 'attempt', maxAttempts: 'max_attempts', timeoutMs: 'timeout_ms', backoff: 'backoff', idempotencyKey: 'idempotency_key',
   requestHash: 'request_hash', runAt: 'run_at', workerId: 'worker_id', leaseExpiresAt: 'lease_expires_at', deadlineAt: 'deadline_at',
   result: 'result', error: 'error', errorCode: 'error_code', exitCode: 'exit_code', stdoutTail: 'stdout_tail', stderrTail: 'stderr_tail',
-  progress: 'progress', progressNote: 'progress_note', traceContext: 'trace_context', createdAt: 'created_at', updatedAt: 'updated_at',
+  progress: 'progress', progressNote: 'progress_note', progressAttempt: 'progress_attempt', progressSeq: 'progress_seq', progressAt: 'progress_at',
+  traceContext: 'trace_context', createdAt: 'created_at', updatedAt: 'updated_at',
   dispatchedAt: 'dispatched_at', startedAt: 'started_at', finishedAt: 'finished_at', concurrencyKey: 'concurrency_key',
   fairnessKey: 'fairness_key', onParentFailure: 'on_parent_failure', scheduleId: 'schedule_id',
+  requirements: 'requirements', placementDeadlineAt: 'placement_deadline_at', waitReason: 'wait_reason',
 } as const satisfies Record<keyof Job, string>;
 
 const ATTEMPT_COLUMNS = {
@@ -57,7 +59,7 @@ const ATTEMPT_COLUMNS = {
 
 /** Casts for the columns whose type a bare parameter does not carry. */
 const JOB_CASTS: Partial<Record<keyof Job, string>> = {
-  payload: 'jsonb', labels: 'jsonb', backoff: 'jsonb', result: 'jsonb', traceContext: 'jsonb', status: '"JobStatus"', scheduleId: 'uuid',
+  payload: 'jsonb', labels: 'jsonb', backoff: 'jsonb', result: 'jsonb', traceContext: 'jsonb', requirements: 'jsonb', status: '"JobStatus"', scheduleId: 'uuid',
 };
 const ATTEMPT_CASTS: Partial<Record<keyof JobAttempt, string>> = { result: 'jsonb', outcome: '"AttemptOutcome"' };
 

@@ -1,5 +1,5 @@
 import type { JobAttemptView, JobEventData, JobView, WorkerView } from '@blixard/contracts';
-import type { JobStatus } from '@blixard/domain';
+import { formatConstraint, type JobStatus, type PlacementRequirements } from '@blixard/domain';
 import type { Job, JobAttempt, Worker } from './prisma';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -53,10 +53,30 @@ export function toJobView(job: Job & { attempts?: JobAttempt[]; parents?: { pare
     fairnessKey: job.fairnessKey,
     onParentFailure: job.onParentFailure as 'cancel' | 'run',
     scheduleId: job.scheduleId,
+    requirements: requirementsView(job.requirements as PlacementRequirements | null),
+    placementDeadlineAt: iso(job.placementDeadlineAt),
+    waitReason: job.waitReason,
+    progress: progressView(job),
   };
   if (job.parents) view.dependsOn = job.parents.map((p) => p.parentId);
   if (job.attempts) view.attempts = job.attempts.sort((a, b) => a.attempt - b.attempt).map(toAttemptView);
   return view;
+}
+
+/** The latest progress of the job's current attempt; an earlier attempt's is no longer news. */
+export function progressView(job: Job): JobView['progress'] {
+  if (job.progress === null || job.progressAttempt !== job.attempt) return null;
+  return { fraction: job.progress, note: job.progressNote, attempt: job.progressAttempt, seq: job.progressSeq ?? 0, at: iso(job.progressAt) ?? job.updatedAt.toISOString() };
+}
+
+function requirementsView(r: PlacementRequirements | null): JobView['requirements'] {
+  if (!r) return null;
+  return {
+    resources: r.resources,
+    constraints: r.constraints.map(formatConstraint),
+    affinity: r.affinity.map((a) => ({ constraint: formatConstraint(a.constraint), weight: a.weight })),
+    worker: r.worker,
+  };
 }
 
 export function toJobEventData(job: Job, previousStatus: JobStatus | null, withResult = false): JobEventData {
@@ -80,7 +100,7 @@ export function toJobEventData(job: Job, previousStatus: JobStatus | null, withR
   return data;
 }
 
-export function toWorkerView(w: Worker): WorkerView {
+export function toWorkerView(w: Worker, used: Record<string, number> = {}): WorkerView {
   return {
     id: w.id,
     backend: w.backend,
@@ -91,6 +111,7 @@ export function toWorkerView(w: Worker): WorkerView {
     capacity: w.capacity as Record<string, number>,
     concurrency: w.concurrency,
     runningJobs: w.runningJobs as WorkerView['runningJobs'],
+    used: { slots: 0, ...used },
     startedAt: w.startedAt.toISOString(),
     lastHeartbeatAt: w.lastHeartbeatAt.toISOString(),
   };

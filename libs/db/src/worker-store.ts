@@ -131,12 +131,31 @@ export class WorkerStore {
       where: { ...(filter.backend ? { backend: filter.backend } : {}), ...(filter.status ? { status: { in: filter.status } } : {}) },
       orderBy: [{ backend: 'asc' }, { startedAt: 'asc' }],
     });
-    return rows.map(toWorkerView);
+    const used = await this.usedBy(rows.map((w) => w.id));
+    return rows.map((w) => toWorkerView(w, used.get(w.id)));
+  }
+
+  /** Per worker: slots taken by attempts in flight there, and the resources placed attempts hold. */
+  async usedBy(ids: string[]): Promise<Map<string, Record<string, number>>> {
+    const out = new Map<string, Record<string, number>>();
+    if (ids.length === 0) return out;
+    const { rows } = await poolOf(this.db).query<{ worker_id: string; resource: string; amount: number }>(
+      `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
+       WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id = ANY($1::text[]) GROUP BY worker_id
+       UNION ALL
+       SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
+       CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
+       WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id = ANY($1::text[]) AND j.requirements IS NOT NULL
+       GROUP BY j.worker_id, r.key`,
+      [ids],
+    );
+    for (const r of rows) out.set(r.worker_id, { ...(out.get(r.worker_id) ?? {}), [r.resource]: Number(r.amount) });
+    return out;
   }
 
   async get(id: string): Promise<WorkerView | null> {
     const w = await this.db.worker.findUnique({ where: { id } });
-    return w ? toWorkerView(w) : null;
+    return w ? toWorkerView(w, (await this.usedBy([w.id])).get(w.id)) : null;
   }
 
   private async emit(tx: Prisma.TransactionClient, type: 'registered' | 'lost' | 'offline' | 'draining', w: Worker, previousStatus: string | null) {

@@ -1,3 +1,5 @@
+import { DEFAULT_PLACEMENT_POLICY, FleetWorker, hasRequirements, placeAttempt, PlacementPolicy, PlacementRequirements, reserveOn } from './placement';
+
 /**
  * Which ready jobs to dispatch this round. Pure: the scheduler loads the candidates and the
  * counters from Postgres (under the dispatch lock) and this decides.
@@ -16,6 +18,8 @@ export interface DispatchCandidate {
   queue: string;
   fairnessKey: string;
   concurrencyKey: string | null;
+  /** Set when the job must be placed on a worker that fits (else: the backend's shared consumer). */
+  requirements?: PlacementRequirements | null;
 }
 
 export interface RateLimit {
@@ -51,6 +55,10 @@ export interface DispatchState {
   reserved?: Map<string, number>;
   /** Attempts in flight per `backend\u0000fairnessKey` (needed with `reserved`). */
   fairInFlight?: Map<string, number>;
+  /** Online workers per backend with what they hold, for jobs with requirements. */
+  fleet?: Map<string, FleetWorker[]>;
+  /** Placement policy per queue (default binpack) and, for round-robin, the last worker used. */
+  placement?: Map<string, { policy: PlacementPolicy; lastWorker: string | null }>;
 }
 
 /** Where the weighted round robin stands: the key whose turn it is and the turns it has used. */
@@ -64,6 +72,10 @@ export const START_CURSOR: FairCursor = { key: null, used: 0 };
 export interface DispatchPlan {
   /** Job ids to claim, in dispatch order. */
   chosen: string[];
+  /** For the chosen jobs with requirements: the worker each is placed on. */
+  placements: Map<string, string>;
+  /** Jobs with requirements that no worker can take now, and why. */
+  waiting: Map<string, string>;
   /** Where the next round continues, so weights hold across rounds of any size. */
   cursor: FairCursor;
 }
@@ -88,6 +100,25 @@ export function blockedBy(job: DispatchCandidate, s: DispatchState): string | nu
     if (q.keyConcurrency !== null && (s.keyInFlight.get(k) ?? 0) >= q.keyConcurrency) return 'concurrency key at its limit';
     if (q.keyRateLimit && (s.keyRecent.get(k) ?? 0) >= q.keyRateLimit.n) return 'concurrency key rate limit';
   }
+  return null;
+}
+
+/**
+ * For a job with requirements: the worker that takes it (reserving what it asks for there), or
+ * why none can. Jobs without requirements return null: any executor of the backend takes them.
+ */
+function place(job: DispatchCandidate, s: DispatchState, plan: Pick<DispatchPlan, 'placements' | 'waiting'>): string | null {
+  if (!hasRequirements(job.requirements)) return null;
+  const workers = s.fleet?.get(job.backend) ?? [];
+  const q = s.placement?.get(job.queue) ?? { policy: DEFAULT_PLACEMENT_POLICY, lastWorker: null };
+  const p = placeAttempt(job.requirements, workers, { policy: q.policy, lastWorker: q.lastWorker });
+  if ('reason' in p) {
+    plan.waiting.set(job.id, p.reason);
+    return p.reason;
+  }
+  reserveOn(workers.find((w) => w.id === p.workerId)!, job.requirements);
+  s.placement?.set(job.queue, { ...q, lastWorker: p.workerId });
+  plan.placements.set(job.id, p.workerId);
   return null;
 }
 
@@ -118,6 +149,8 @@ export function planDispatch(
   options: { fairness: boolean; cursor: FairCursor; order?: (a: DispatchCandidate, b: DispatchCandidate) => number },
 ): DispatchPlan {
   const chosen: string[] = [];
+  const placed = { placements: new Map<string, string>(), waiting: new Map<string, string>() };
+  const admissible = (job: DispatchCandidate) => blockedBy(job, state) === null && place(job, state, placed) === null;
   // Never more than the free slots of the candidates' backends: when they run out mid-turn, the
   // key keeps its turn for the next round instead of losing it.
   const backends = new Set([...byKey.values()].flat().map((c) => c.backend));
@@ -127,16 +160,16 @@ export function planDispatch(
     if (options.order) all.sort(options.order);
     for (const job of all) {
       if (chosen.length >= limit) break;
-      if (blockedBy(job, state) === null) {
+      if (admissible(job)) {
         admit(job, state);
         chosen.push(job.id);
       }
     }
-    return { chosen, cursor: options.cursor };
+    return { chosen, cursor: options.cursor, ...placed };
   }
 
   const keys = [...byKey.keys()].sort();
-  if (keys.length === 0) return { chosen, cursor: options.cursor };
+  if (keys.length === 0) return { chosen, cursor: options.cursor, ...placed };
   const lists = new Map(keys.map((k) => [k, [...byKey.get(k)!]]));
   const cursorKey = options.cursor.key;
   let i = cursorKey === null ? 0 : keys.findIndex((k) => k >= cursorKey);
@@ -151,7 +184,7 @@ export function planDispatch(
     let took = false;
     while (used < weight && list.length > 0 && chosen.length < limit) {
       const job = list.shift()!;
-      if (blockedBy(job, state) !== null) continue;
+      if (!admissible(job)) continue;
       admit(job, state);
       chosen.push(job.id);
       used++;
@@ -163,5 +196,5 @@ export function planDispatch(
     used = 0;
     idle = took ? 0 : idle + 1;
   }
-  return { chosen, cursor: { key: keys[i]!, used } };
+  return { chosen, cursor: { key: keys[i]!, used }, ...placed };
 }

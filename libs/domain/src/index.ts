@@ -8,3 +8,5 @@ export * from './output';
 export * from './dispatch-plan';
 export * from './schedule';
 export * from './queue-controls';
+export * from './placement';
+export * from './webhook';

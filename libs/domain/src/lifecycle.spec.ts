@@ -37,6 +37,7 @@ const TRANSITIONS: readonly JobTransitionName[] = [
   'failed',
   'cancelled',
   'redriven',
+  'unplaced',
 ];
 
 type Outcome = JobStatus | '-';
@@ -48,16 +49,16 @@ type Outcome = JobStatus | '-';
  */
 // prettier-ignore
 const EXPECTED: ReadonlyArray<readonly [JobStatus | null, Readonly<Record<JobTransitionName, Outcome>>]> = [
-  //                   created     released   due        claimed    started    completed    retrying     failed    cancelled    redriven
-  [null,        row(['PENDING', '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         '-'      ])],
-  ['BLOCKED',   row(['-',       'PENDING', '-',       '-',       '-',       '-',         '-',         '-',      'CANCELLED', '-'      ])],
-  ['SCHEDULED', row(['-',       '-',       'PENDING', '-',       '-',       '-',         '-',         '-',      'CANCELLED', '-'      ])],
-  ['PENDING',   row(['-',       '-',       '-',       'CLAIMED', '-',       '-',         '-',         '-',      'CANCELLED', '-'      ])],
-  ['CLAIMED',   row(['-',       '-',       '-',       '-',       'RUNNING', 'COMPLETED', 'SCHEDULED', 'FAILED', 'CANCELLED', '-'      ])],
-  ['RUNNING',   row(['-',       '-',       '-',       '-',       '-',       'COMPLETED', 'SCHEDULED', 'FAILED', 'CANCELLED', '-'      ])],
-  ['COMPLETED', row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         '-'      ])],
-  ['FAILED',    row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         'PENDING'])],
-  ['CANCELLED', row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         'PENDING'])],
+  //                   created     released   due        claimed    started    completed    retrying     failed    cancelled    redriven   unplaced
+  [null,        row(['PENDING', '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         '-',       '-'     ])],
+  ['BLOCKED',   row(['-',       'PENDING', '-',       '-',       '-',       '-',         '-',         '-',      'CANCELLED', '-',       '-'     ])],
+  ['SCHEDULED', row(['-',       '-',       'PENDING', '-',       '-',       '-',         '-',         '-',      'CANCELLED', '-',       '-'     ])],
+  ['PENDING',   row(['-',       '-',       '-',       'CLAIMED', '-',       '-',         '-',         '-',      'CANCELLED', '-',       'FAILED'])],
+  ['CLAIMED',   row(['-',       '-',       '-',       '-',       'RUNNING', 'COMPLETED', 'SCHEDULED', 'FAILED', 'CANCELLED', '-',       '-'     ])],
+  ['RUNNING',   row(['-',       '-',       '-',       '-',       '-',       'COMPLETED', 'SCHEDULED', 'FAILED', 'CANCELLED', '-',       '-'     ])],
+  ['COMPLETED', row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         '-',       '-'     ])],
+  ['FAILED',    row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         'PENDING', '-'     ])],
+  ['CANCELLED', row(['-',       '-',       '-',       '-',       '-',       '-',         '-',         '-',      '-',         'PENDING', '-'     ])],
 ];
 
 function row(cells: readonly Outcome[]): Record<JobTransitionName, Outcome> {
@@ -229,6 +230,7 @@ describe('the job lifecycle', () => {
       ['failed', ['CLAIMED', 'RUNNING']],
       ['cancelled', ['BLOCKED', 'SCHEDULED', 'PENDING', 'CLAIMED', 'RUNNING']],
       ['redriven', ['FAILED', 'CANCELLED']],
+      ['unplaced', ['PENDING']],
     ] as const)("guards '%s' with status = ANY(%j)", (name, from) => {
       expect(guardFrom(name)).toEqual(from);
     });

@@ -40,7 +40,8 @@ export type JobTransitionName =
   | 'retrying'
   | 'failed'
   | 'cancelled'
-  | 'redriven';
+  | 'redriven'
+  | 'unplaced';
 
 export interface JobTransition {
   readonly name: JobTransitionName;
@@ -112,6 +113,12 @@ export const JOB_TRANSITIONS: Readonly<Record<JobTransitionName, JobTransition>>
     from: ['FAILED', 'CANCELLED'],
     to: ['PENDING'],
     description: 'a FAILED or CANCELLED job was given a new attempt budget',
+  },
+  unplaced: {
+    name: 'unplaced',
+    from: ['PENDING'],
+    to: ['FAILED'],
+    description: 'no worker could take the job before its placement deadline',
   },
 };
 

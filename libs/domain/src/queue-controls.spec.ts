@@ -6,7 +6,8 @@ describe('queue controls', () => {
     const paused = applyQueueControls(NO_QUEUE_CONTROLS, { paused: true, maxConcurrency: 5 });
     expect(paused).toEqual({ ...NO_QUEUE_CONTROLS, paused: true, maxConcurrency: 5 });
     const limited = applyQueueControls(paused, { rateLimit: { n: 10, intervalMs: 1000 }, keyConcurrency: 2, keyRateLimit: { n: 1, intervalMs: 60000 } });
-    expect(limited).toEqual({ paused: true, maxConcurrency: 5, rateLimit: { n: 10, intervalMs: 1000 }, keyConcurrency: 2, keyRateLimit: { n: 1, intervalMs: 60000 } });
+    expect(limited).toEqual({ paused: true, maxConcurrency: 5, rateLimit: { n: 10, intervalMs: 1000 }, keyConcurrency: 2, keyRateLimit: { n: 1, intervalMs: 60000 }, placementPolicy: 'binpack' });
+    expect(applyQueueControls(limited, { placementPolicy: 'spread' }).placementPolicy).toBe('spread');
   });
 
   it('removes a limit given null', () => {
@@ -16,11 +17,11 @@ describe('queue controls', () => {
 
   it('reports every bad field at once', () => {
     try {
-      applyQueueControls(NO_QUEUE_CONTROLS, { paused: 'yes', maxConcurrency: 0, rateLimit: { n: 5 }, keyRateLimit: 3, colour: 1 });
+      applyQueueControls(NO_QUEUE_CONTROLS, { paused: 'yes', maxConcurrency: 0, rateLimit: { n: 5 }, keyRateLimit: 3, colour: 1, placementPolicy: 'random' });
       throw new Error('accepted');
     } catch (err) {
       expect(err).toBeInstanceOf(ValidationError);
-      expect((err as ValidationError).errors.map((e) => e.field).sort()).toEqual(['colour', 'keyRateLimit', 'maxConcurrency', 'paused', 'rateLimit.intervalMs']);
+      expect((err as ValidationError).errors.map((e) => e.field).sort()).toEqual(['colour', 'keyRateLimit', 'maxConcurrency', 'paused', 'placementPolicy', 'rateLimit.intervalMs']);
     }
   });
 });

@@ -1,9 +1,13 @@
 import { ValidationError, FieldError } from './errors';
 import type { QueueControls, RateLimit } from './dispatch-plan';
 import { isPlainObject, onlyKnownFields, requireInteger } from './validation';
+import { DEFAULT_PLACEMENT_POLICY, PLACEMENT_POLICIES, PlacementPolicy } from './placement';
 
 /** `PUT /v1/queues/:name` body: every field optional; `null` removes a limit. */
-export const QUEUE_CONTROL_FIELDS = ['paused', 'maxConcurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit'] as const;
+export const QUEUE_CONTROL_FIELDS = ['paused', 'maxConcurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit', 'placementPolicy'] as const;
+
+/** A queue's controls with how its jobs that state requirements pick a worker. */
+export type QueueSettings = QueueControls & { placementPolicy: PlacementPolicy };
 
 function rateLimit(field: string, value: unknown, errors: FieldError[]): RateLimit | null | undefined {
   if (value === undefined || value === null) return value;
@@ -22,7 +26,7 @@ function rateLimit(field: string, value: unknown, errors: FieldError[]): RateLim
  * Validates a change of a queue's controls and applies it to `current` (all errors at once).
  * Pausing stops dispatch, never running work.
  */
-export function applyQueueControls(current: QueueControls, input: unknown): QueueControls {
+export function applyQueueControls(current: QueueSettings, input: unknown): QueueSettings {
   if (!isPlainObject(input)) throw new ValidationError([{ field: '', message: 'the request body must be a JSON object' }]);
   const errors = onlyKnownFields('', input, QUEUE_CONTROL_FIELDS);
   const next = { ...current };
@@ -44,8 +48,13 @@ export function applyQueueControls(current: QueueControls, input: unknown): Queu
     const r = rateLimit(field, input[field], errors);
     if (r !== undefined) next[field] = r;
   }
+  if (input.placementPolicy !== undefined) {
+    if (!PLACEMENT_POLICIES.includes(input.placementPolicy as PlacementPolicy)) {
+      errors.push({ field: 'placementPolicy', message: `must be one of ${PLACEMENT_POLICIES.join(', ')}` });
+    } else next.placementPolicy = input.placementPolicy as PlacementPolicy;
+  }
   if (errors.length > 0) throw new ValidationError(errors);
   return next;
 }
 
-export const NO_QUEUE_CONTROLS: QueueControls = { paused: false, maxConcurrency: null, rateLimit: null, keyConcurrency: null, keyRateLimit: null };
+export const NO_QUEUE_CONTROLS: QueueSettings = { paused: false, maxConcurrency: null, rateLimit: null, keyConcurrency: null, keyRateLimit: null, placementPolicy: DEFAULT_PLACEMENT_POLICY };

@@ -55,6 +55,8 @@ describe('validateSubmission', () => {
         fairnessKey: 'default',
         dependsOn: [],
         onParentFailure: 'cancel',
+        requirements: null,
+        placementDeadlineMs: null,
       });
     });
 
@@ -80,8 +82,27 @@ describe('validateSubmission', () => {
       concurrencyKey: 'customer-7',
       fairnessKey: 'tenant-a',
       onParentFailure: 'run',
+      resources: { cpuMillis: 250, memoryMb: 512, gpu: 1 },
+      constraints: ['zone in (a,b)', '!spot'],
+      affinity: [{ constraint: 'ssd=true', weight: 30 }],
+      worker: 'mock-host-1',
+      placementDeadlineMs: 60_000,
     };
-    expect(validateSubmission(input, [], NOW)).toEqual({ ...input, runAt: new Date(runAt), dependsOn: [] });
+    const { resources, constraints, affinity, worker, ...rest } = input;
+    expect(validateSubmission(input, [], NOW)).toEqual({
+      ...rest,
+      runAt: new Date(runAt),
+      dependsOn: [],
+      requirements: {
+        resources,
+        constraints: [
+          { key: 'zone', op: 'in', values: ['a', 'b'] },
+          { key: 'spot', op: 'notexists' },
+        ],
+        affinity: [{ constraint: { key: 'ssd', op: 'eq', value: 'true' }, weight: 30 }],
+        worker,
+      },
+    });
   });
 
   it('completes a partial backoff policy with the defaults', () => {
@@ -211,6 +232,11 @@ describe('validateSubmission', () => {
         'dependsOn',
         'onParentFailure',
         'allowUnknownBackend',
+        'resources',
+        'constraints',
+        'affinity',
+        'worker',
+        'placementDeadlineMs',
       ]);
     });
 

@@ -13,6 +13,7 @@ import {
 } from './validation';
 import type { JobStatus } from './lifecycle';
 import { UUID_PATTERN } from './ids';
+import { PlacementRequirements, toRequirements, validateRequirements } from './placement';
 
 /** What a client sends to submit a job (`POST /v1/jobs`), before validation. */
 export interface JobSubmissionInput {
@@ -32,6 +33,11 @@ export interface JobSubmissionInput {
   dependsOn?: unknown;
   onParentFailure?: unknown;
   allowUnknownBackend?: unknown;
+  resources?: unknown;
+  constraints?: unknown;
+  affinity?: unknown;
+  worker?: unknown;
+  placementDeadlineMs?: unknown;
 }
 
 /** A validated submission with every default applied. */
@@ -55,6 +61,10 @@ export interface JobSubmission {
   dependsOn: string[];
   /** When a parent ends FAILED or CANCELLED: cancel this job, or run it anyway. */
   onParentFailure: 'cancel' | 'run';
+  /** Resources, label constraints, affinity or a named worker: the job is placed on a worker that fits. */
+  requirements: PlacementRequirements | null;
+  /** With requirements: fail the job when no worker took it within this long (null: wait forever). */
+  placementDeadlineMs: number | null;
 }
 
 export const SUBMISSION_FIELDS = [
@@ -74,6 +84,11 @@ export const SUBMISSION_FIELDS = [
   'dependsOn',
   'onParentFailure',
   'allowUnknownBackend',
+  'resources',
+  'constraints',
+  'affinity',
+  'worker',
+  'placementDeadlineMs',
 ] as const;
 
 export const LIMITS = {
@@ -168,6 +183,8 @@ export const SUBMISSION_VALIDATORS: readonly Validator<JobSubmissionInput>[] = [
   keyRule('concurrencyKey'),
   keyRule('fairnessKey'),
   dependencyRules,
+  (input) => validateRequirements(input),
+  ({ placementDeadlineMs }) => requireInteger('placementDeadlineMs', placementDeadlineMs, 1, LIMITS.delayMs.max),
 ];
 
 /**
@@ -205,6 +222,8 @@ export function validateSubmission(
     fairnessKey: (body.fairnessKey as string | undefined) ?? 'default',
     dependsOn: ((body.dependsOn as string[] | undefined) ?? []).map((id) => id.toLowerCase()),
     onParentFailure: (body.onParentFailure as 'cancel' | 'run' | undefined) ?? 'cancel',
+    requirements: toRequirements(body),
+    placementDeadlineMs: (body.placementDeadlineMs as number | undefined) ?? null,
   };
 }
 

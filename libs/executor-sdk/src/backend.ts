@@ -1,4 +1,5 @@
 import type { JsonValue } from '@blixard/domain';
+import type { Logger } from '@blixard/telemetry';
 
 /**
  * The contract a backend implements (ARCHITECTURE.md "Executors"). A new backend is one class
@@ -16,6 +17,31 @@ export interface ExecutionBackend<P = unknown> {
    * aborts (timeout, cancel, drain past its deadline) stop the work and settle promptly.
    */
   execute(job: ExecutionJob<P>, ctx: ExecutionContext): Promise<ExecutionResult>;
+  /**
+   * Optional, for backends whose work outlives the executor process (a Kubernetes Job, a
+   * container): the attempts an earlier process with this worker id left running. The runtime
+   * adopts each one before its first heartbeat (so its run lease never lapses), enforces what is
+   * left of its timeout, and reports its outcome as if it had started it. Throwing stops the start.
+   */
+  recover?(ctx: RecoveryContext): Promise<RecoveredAttempt[]>;
+}
+
+export interface RecoveryContext {
+  /** The worker id this process runs as (EXECUTOR_ID): the earlier process's, after a restart. */
+  readonly workerId: string;
+  /** The executor's logger, for the backend to keep. */
+  readonly logger: Logger;
+}
+
+/** An attempt found still under way (or finished but unreported) after the executor restarted. */
+export interface RecoveredAttempt {
+  jobId: string;
+  attempt: number;
+  /** When the attempt started: its duration and the rest of its timeout count from here. */
+  startedAt: Date;
+  timeoutMs: number | null;
+  /** Follows the attempt to its end, as `execute` would (same `ctx` contract). */
+  resume(ctx: ExecutionContext): Promise<ExecutionResult>;
 }
 
 export interface BackendCapabilities {
@@ -33,6 +59,8 @@ export interface ExecutionJob<P> {
   labels: Record<string, string>;
   timeoutMs: number | null;
   payload: P;
+  /** What the job reserved on this worker (`resources` at submit: cpuMillis, memoryMb, ...); enforce it as limits where you can. */
+  resources: Record<string, number>;
   /** For a job with dependencies: its parents, with their status and result. */
   parents: { jobId: string; status: string; result: unknown }[];
 }
@@ -49,6 +77,20 @@ export interface ExecutionContext {
   readonly outputTailBytes: number;
   /** How long a backend waits between a polite stop and a kill. */
   readonly killGraceMs: number;
+  /**
+   * Streams one line of the attempt's output (without its newline) to live followers
+   * (`GET /v1/jobs/:id/logs?follow=true`) and to storage, in order, bounded by
+   * LOG_MAX_BYTES_PER_ATTEMPT. Call it as lines arrive (`lineSplitter` turns chunks into lines).
+   * The runtime always provides it; it is optional so that a context made by hand (a test) need
+   * not, and a backend calls it as `ctx.log?.(stream, line)`. It never throws and never blocks.
+   */
+  log?(stream: 'stdout' | 'stderr', line: string): void;
+  /**
+   * Reports how far the attempt is (0..1) with an optional note: stored on the job and published
+   * as `dev.blixard.job.progress`. Sent at most every PROGRESS_MIN_INTERVAL_MS; the latest wins.
+   * Throws a RangeError for a fraction outside 0..1. Optional for the same reason as `log`.
+   */
+  progress?(fraction: number, note?: string): void;
 }
 
 export interface ExecutionResult {

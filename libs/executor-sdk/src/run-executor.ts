@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Module } from '@nestjs/common';
-import { loadConfig, parseLabels } from '@blixard/config';
+import { loadConfig, parseLabels, parseResources } from '@blixard/config';
 import { connectBus } from '@blixard/messaging';
 import { HealthModule, onShutdownSignal, startHttpService } from '@blixard/service';
-import { createLogger, Logger, Metrics } from '@blixard/telemetry';
+import { createLogger, Logger, Metrics, shutdownTracing } from '@blixard/telemetry';
 import type { ExecutionBackend } from './backend';
 import { ExecutorRuntime } from './runtime';
 
@@ -17,8 +17,9 @@ export interface RunningExecutor {
 }
 
 const EXECUTOR_KEYS = [
-  'natsUrl', 'subjectPrefix', 'logLevel', 'logFormat', 'executorPort', 'executorConcurrency', 'executorLabels',
+  'natsUrl', 'subjectPrefix', 'logLevel', 'logFormat', 'executorPort', 'executorConcurrency', 'executorLabels', 'executorResources',
   'executorId', 'heartbeatIntervalMs', 'drainTimeoutMs', 'ackWaitMs', 'outputTailBytes', 'killGraceMs',
+  'logMaxBytesPerAttempt', 'progressMinIntervalMs',
 ] as const;
 
 /**
@@ -39,7 +40,7 @@ export async function startExecutor(
   const workerId = config.executorId || `${backend.name}-${host.replace(/[^A-Za-z0-9_-]/g, '-')}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const logger = createLogger({ service: `executor-${backend.name}`, level: config.logLevel, format: config.logFormat as 'json' | 'pretty' }).child({ workerId });
   const metrics = new Metrics(`executor-${backend.name}`);
-  const bus = await connectBus({ servers: config.natsUrl, prefix: config.subjectPrefix, name: workerId, logger });
+  const bus = await connectBus({ servers: config.natsUrl, prefix: config.subjectPrefix, name: workerId, logger, metrics });
   const runtime = new ExecutorRuntime({
     backend,
     bus,
@@ -50,11 +51,14 @@ export async function startExecutor(
     version,
     concurrency: config.executorConcurrency,
     labels,
+    resources: parseResources(config.executorResources),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     drainTimeoutMs: config.drainTimeoutMs,
     ackWaitMs: config.ackWaitMs,
     outputTailBytes: config.outputTailBytes,
     killGraceMs: config.killGraceMs,
+    logMaxBytesPerAttempt: config.logMaxBytesPerAttempt,
+    progressMinIntervalMs: config.progressMinIntervalMs,
     // A drain asked for over NATS ends the executor, as SIGTERM does.
     onDrainRequested: () => void stop().then(() => onStopped?.()),
   });
@@ -82,7 +86,7 @@ export async function runExecutor(backend: ExecutionBackend): Promise<void> {
   try {
     const executor = await startExecutor(backend, process.env, '0.1.0', () => {
       executor.logger.info('drained on request; exiting');
-      process.exit(0);
+      void shutdownTracing().then(() => process.exit(0));
     });
     onShutdownSignal(executor.logger, () => executor.stop());
   } catch (err) {

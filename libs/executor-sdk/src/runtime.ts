@@ -10,8 +10,9 @@ import {
   ReportMessage,
 } from '@blixard/contracts';
 import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, sleep, Subscription } from '@blixard/messaging';
-import type { Logger, Metrics } from '@blixard/telemetry';
-import { AbortReason, ExecutionBackend, ExecutionFailure, ExecutionResult, PayloadError } from './backend';
+import { traceExecution, type Logger, type Metrics } from '@blixard/telemetry';
+import { AbortReason, ExecutionBackend, ExecutionContext, ExecutionFailure, ExecutionResult, PayloadError } from './backend';
+import { AttemptLog, AttemptProgress } from './attempt-output';
 
 export interface ExecutorRuntimeOptions {
   backend: ExecutionBackend;
@@ -23,11 +24,17 @@ export interface ExecutorRuntimeOptions {
   version: string;
   concurrency: number;
   labels: Record<string, string>;
+  /** What this executor offers to jobs with `resources` (cpuMillis, memoryMb, gpu, ...); slots are `concurrency`. */
+  resources?: Record<string, number>;
   heartbeatIntervalMs: number;
   drainTimeoutMs: number;
   ackWaitMs: number;
   outputTailBytes: number;
   killGraceMs: number;
+  /** LOG_MAX_BYTES_PER_ATTEMPT (default 10 MiB): output past it is dropped and marked. */
+  logMaxBytesPerAttempt?: number;
+  /** PROGRESS_MIN_INTERVAL_MS (default 250). */
+  progressMinIntervalMs?: number;
   /** Called when a drain was asked for over NATS (`POST /v1/workers/:id/drain`): stop the process. */
   onDrainRequested?: () => void;
 }
@@ -52,8 +59,13 @@ type WorkerState = 'ONLINE' | 'DRAINING' | 'OFFLINE';
  */
 export class ExecutorRuntime {
   private readonly running = new Map<string, RunningAttempt>();
+  /** Attempts adopted from an earlier process with this worker id (`backend.recover`), until reported. */
+  private readonly adopted = new Set<Promise<void>>();
   private state: WorkerState = 'ONLINE';
   private loop: PullLoop | undefined;
+  /** Attempts the scheduler placed on this worker (jobs with requirements): its own consumer. */
+  private placedLoop: PullLoop | undefined;
+  private validateSub: Subscription | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private controlSub: Subscription | undefined;
   private closed = false;
@@ -66,8 +78,10 @@ export class ExecutorRuntime {
       attempts: m.counter('blixard_executor_attempts_total', 'Attempts finished by this executor, by outcome', ['backend', 'outcome'] as const),
       rejected: m.counter('blixard_executor_rejected_messages_total', 'Messages that did not parse and were rejected', ['kind'] as const),
       duration: m.histogram('blixard_executor_attempt_duration_seconds', 'Attempt run time', ['backend', 'outcome'] as const, [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300]),
+      pickup: m.histogram('blixard_executor_pickup_latency_seconds', 'Dispatch (claim) to start on this executor', ['backend', 'queue'] as const, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30]),
     };
-    m.gauge('blixard_executor_running_attempts', 'Attempts running now', ['backend'] as const, (g) => g.set({ backend: o.backend.name }, this.running.size));
+    m.gauge('blixard_executor_running_attempts', 'Attempts running now', ['backend', 'worker'] as const, (g) => g.set({ backend: o.backend.name, worker: o.workerId }, this.running.size));
+    m.gauge('blixard_executor_free_slots', 'Slots free for another attempt now', ['backend', 'worker'] as const, (g) => g.set({ backend: o.backend.name, worker: o.workerId }, Math.max(0, o.concurrency - this.running.size)));
   }
 
   get workerId(): string {
@@ -85,6 +99,13 @@ export class ExecutorRuntime {
     const durable = s.consumers.executor(backend.name);
     await ensurePullConsumer(bus, s.streams.dispatch, durable, s.dispatch(backend.name), this.o.ackWaitMs);
     this.controlSub = bus.nc.subscribe(s.control(this.o.workerId), { callback: (_err, msg) => this.onControl(msg.data) });
+    // The gateway asks one executor of the backend whether a payload is valid before accepting a job.
+    this.validateSub = bus.nc.subscribe(s.validate(backend.name), { queue: 'validate', callback: (_err, msg) => void msg.respond(encodeJson(this.validatePayload(msg.data))) });
+    const own = s.consumers.worker(this.o.workerId);
+    // Removed by NATS an hour after this worker stops pulling (a worker that died keeps no consumer).
+    await ensurePullConsumer(bus, s.streams.dispatch, own, s.dispatchTo(backend.name, this.o.workerId), this.o.ackWaitMs, 3_600_000);
+    // Before the first heartbeat: it then renews the adopted attempts' leases at once.
+    await this.adoptRecovered();
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
     const consumer = await bus.js.consumers.get(s.streams.dispatch, durable);
@@ -92,10 +113,38 @@ export class ExecutorRuntime {
       consumer,
       concurrency: this.o.concurrency,
       logger: this.o.logger,
-      accepting: () => this.state === 'ONLINE',
-      handle: (msg) => this.handleDispatch(msg),
+      metrics: this.o.metrics,
+      // Adopted and placed attempts hold slots too.
+      accepting: () => this.state === 'ONLINE' && this.running.size < this.o.concurrency,
+      free: () => this.o.concurrency - this.running.size,
+      handle: (msg) => {
+        // Placed work took the slot since this message was pulled: another executor can run it now.
+        if (this.running.size >= this.o.concurrency) {
+          msg.nak(50);
+          return Promise.resolve();
+        }
+        return this.handleDispatch(msg);
+      },
     });
     this.loop.start();
+    // Placed attempts were reserved a slot here by the scheduler: they wait for one to free up
+    // (a shared attempt may hold it a little longer) rather than go back.
+    this.placedLoop = new PullLoop({
+      consumer: await bus.js.consumers.get(s.streams.dispatch, own),
+      concurrency: this.o.concurrency,
+      logger: this.o.logger,
+      metrics: this.o.metrics,
+      accepting: () => this.state === 'ONLINE',
+      handle: async (msg) => {
+        while (this.running.size >= this.o.concurrency && this.state === 'ONLINE') {
+          msg.working();
+          await sleep(20);
+        }
+        if (this.state !== 'ONLINE') return void msg.nak(1000);
+        return this.handleDispatch(msg);
+      },
+    });
+    this.placedLoop.start();
     this.o.logger.info({ workerId: this.o.workerId, backend: backend.name, concurrency: this.o.concurrency }, 'executor started');
   }
 
@@ -129,35 +178,75 @@ export class ExecutorRuntime {
         return;
       }
       msg.ack();
-      const report = await this.execute(d, controller, startedAt);
+      this.counters.pickup.observe({ backend: this.o.backend.name, queue: d.queue }, Math.max(0, startedAt - Date.parse(d.dispatchedAt)) / 1000 || 0);
+      // The attempt's span: job id, attempt, backend, worker and outcome, for Jaeger.
+      const report = await traceExecution({ jobId: d.jobId, attempt: d.attempt, backend: this.o.backend.name, queue: d.queue, workerId: this.o.workerId }, () => this.execute(d, controller, startedAt), (r) =>
+        r.type === 'completed' ? { outcome: 'completed' } : { outcome: r.reason, message: r.message },
+      );
       const outcome = report.type === 'completed' ? 'completed' : report.reason;
       this.counters.attempts.inc({ backend: this.o.backend.name, outcome });
       this.counters.duration.observe({ backend: this.o.backend.name, outcome }, (Date.now() - startedAt) / 1000);
+      this.o.logger.info({ jobId: d.jobId, attempt: d.attempt, outcome, durationMs: Date.now() - startedAt }, 'attempt finished');
       await this.publishReportReliably(report);
     } finally {
       this.running.delete(key);
     }
   }
 
-  private async execute(d: DispatchMessage, controller: AbortController, startedAt: number): Promise<CompletedReport | FailedReport> {
-    const { backend, workerId } = this.o;
+  private execute(d: DispatchMessage, controller: AbortController, startedAt: number): Promise<CompletedReport | FailedReport> {
+    const { backend } = this.o;
+    return this.runAttempt(d, controller, startedAt, (ctx) =>
+      backend.execute(
+        { id: d.jobId, attempt: d.attempt, maxAttempts: d.maxAttempts, queue: d.queue, labels: d.labels, timeoutMs: d.timeoutMs, resources: d.resources ?? {}, payload: backend.validate(d.payload), parents: d.parents.map((x) => ({ jobId: x.jobId, status: x.status, result: x.result ?? null })) },
+        ctx,
+      ),
+    );
+  }
+
+  /** Runs `work` under the attempt's timeout (counted from `startedAt`) and turns how it ended into the final report. */
+  private async runAttempt(
+    d: { jobId: string; attempt: number; timeoutMs: number | null },
+    controller: AbortController,
+    startedAt: number,
+    work: (ctx: ExecutionContext) => Promise<ExecutionResult>,
+  ): Promise<CompletedReport | FailedReport> {
+    const { workerId } = this.o;
     const base = { jobId: d.jobId, attempt: d.attempt, workerId };
     const timer =
-      d.timeoutMs === null ? undefined : setTimeout(() => controller.abort('timed_out' satisfies AbortReason), d.timeoutMs);
+      d.timeoutMs === null ? undefined : setTimeout(() => controller.abort('timed_out' satisfies AbortReason), Math.max(0, d.timeoutMs - (Date.now() - startedAt)));
     let result: ExecutionResult | undefined;
     let error: unknown;
+    // The attempt's output lines and progress, streamed while it runs (attempt-output.ts).
+    const outputOptions = {
+      bus: this.o.bus,
+      logger: this.o.logger,
+      jobId: d.jobId,
+      attempt: d.attempt,
+      workerId,
+      logMaxBytes: this.o.logMaxBytesPerAttempt ?? 10 * 1024 * 1024,
+      progressMinIntervalMs: this.o.progressMinIntervalMs ?? 250,
+    };
+    const log = new AttemptLog(outputOptions);
+    const progress = new AttemptProgress(outputOptions);
     try {
-      const payload = backend.validate(d.payload);
-      result = await backend.execute(
-        { id: d.jobId, attempt: d.attempt, maxAttempts: d.maxAttempts, queue: d.queue, labels: d.labels, timeoutMs: d.timeoutMs, payload, parents: d.parents.map((x) => ({ jobId: x.jobId, status: x.status, result: x.result ?? null })) },
-        { workerId, attempt: d.attempt, signal: controller.signal, outputTailBytes: this.o.outputTailBytes, killGraceMs: this.o.killGraceMs },
-      );
+      result = await work({
+        workerId,
+        attempt: d.attempt,
+        signal: controller.signal,
+        outputTailBytes: this.o.outputTailBytes,
+        killGraceMs: this.o.killGraceMs,
+        log: (stream, line) => log.line(stream, line),
+        progress: (fraction, note) => progress.report(fraction, note),
+      });
     } catch (err) {
       error = err;
     } finally {
       clearTimeout(timer);
     }
     const durationMs = Date.now() - startedAt;
+    // Before the final report: followers see every line, and the last progress, before the job ends.
+    progress.end();
+    await log.end();
     const at = new Date().toISOString();
 
     if (controller.signal.aborted) {
@@ -206,6 +295,51 @@ export class ExecutorRuntime {
     }
     this.o.logger.warn({ jobId: d.jobId, attempt: d.attempt, err: String(error) }, 'backend threw an unexpected error');
     return { ...base, type: 'failed', at, reason: 'error', errorCode: 'backend_error', message: String(error), retryable: true, durationMs };
+  }
+
+  /**
+   * Adopts what `backend.recover` finds (attempts an earlier process with this worker id left
+   * running) and reports each one's outcome. They are fenced like any report: one the scheduler
+   * has meanwhile given up on is dropped there, and the heartbeat names it an orphan to abort.
+   */
+  private async adoptRecovered(): Promise<void> {
+    const { backend } = this.o;
+    const recovered = (await backend.recover?.({ workerId: this.o.workerId, logger: this.o.logger })) ?? [];
+    for (const r of recovered) {
+      const key = attemptKey(r.jobId, r.attempt);
+      if (this.running.has(key)) continue;
+      const controller = new AbortController();
+      this.running.set(key, { jobId: r.jobId, attempt: r.attempt, controller });
+      const startedAt = r.startedAt.getTime();
+      const adoption: Promise<void> = this.runAttempt(r, controller, startedAt, (ctx) => r.resume(ctx))
+        .then(async (report) => {
+          const outcome = report.type === 'completed' ? 'completed' : report.reason;
+          this.counters.attempts.inc({ backend: backend.name, outcome });
+          this.counters.duration.observe({ backend: backend.name, outcome }, (Date.now() - startedAt) / 1000);
+          await this.publishReportReliably(report);
+        })
+        .catch((err) => this.o.logger.error({ jobId: r.jobId, attempt: r.attempt, err: String(err) }, 'adopted attempt failed to report'))
+        .finally(() => {
+          this.running.delete(key);
+          this.adopted.delete(adoption);
+        });
+      this.adopted.add(adoption);
+    }
+    if (recovered.length > 0) {
+      this.o.logger.info({ attempts: recovered.map((r) => attemptKey(r.jobId, r.attempt)) }, 'adopted attempts left running by an earlier process');
+    }
+  }
+
+  private validatePayload(data: Uint8Array): { ok: true } | { ok: false; message: string } {
+    try {
+      this.o.backend.validate(JSON.parse(new TextDecoder().decode(data)));
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof PayloadError) return { ok: false, message: err.message };
+      // Not the payload's fault: say nothing, the executor judges it at run time.
+      this.o.logger.warn({ err: String(err) }, 'validate threw an unexpected error');
+      return { ok: true };
+    }
   }
 
   // ---------------------------------------------------------------- reports
@@ -265,7 +399,7 @@ export class ExecutorRuntime {
       host: this.o.host,
       version: this.o.version,
       labels: this.o.labels,
-      capacity: { slots: this.o.concurrency, ...(this.o.backend.capabilities().resources ?? {}) },
+      capacity: { ...(this.o.backend.capabilities().resources ?? {}), ...(this.o.resources ?? {}), slots: this.o.concurrency },
       concurrency: this.o.concurrency,
       status: this.state,
       running: [...this.running.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt })),
@@ -296,7 +430,8 @@ export class ExecutorRuntime {
     this.state = 'DRAINING';
     this.o.logger.info({ running: this.running.size }, 'draining');
     await this.heartbeat();
-    const stopped = this.loop?.stop() ?? Promise.resolve();
+    this.validateSub?.unsubscribe();
+    const stopped = Promise.all([this.loop?.stop(), this.placedLoop?.stop(), Promise.allSettled([...this.adopted])]);
     const timedOut = await Promise.race([stopped.then(() => false), sleep(this.o.drainTimeoutMs).then(() => true)]);
     if (timedOut) {
       for (const run of this.running.values()) this.abortAttempt(run.jobId, run.attempt, 'worker_shutdown');

@@ -12,7 +12,8 @@ import {
   StreamConfig,
 } from '@nats-io/jetstream';
 import { subjects as makeSubjects, Subjects } from '@blixard/contracts';
-import type { Logger } from '@blixard/telemetry';
+import type { Logger, Metrics } from '@blixard/telemetry';
+import { instrumentNats } from './tracing';
 
 /**
  * The NATS connection of one service: core NATS for requests, wake-ups and fan-out; JetStream
@@ -32,9 +33,16 @@ export interface BusOptions {
   prefix: string;
   name: string;
   logger: Logger;
+  /** Counts NATS errors (`blixard_nats_errors_total`) when given. */
+  metrics?: Metrics;
 }
 
-export async function connectBus({ servers, prefix, name, logger }: BusOptions): Promise<Bus> {
+/**
+ * Connects to NATS. The connection and JetStream client it returns are traced: every publish and
+ * request inside a span carries the W3C trace context in its headers, every subscription callback
+ * continues it (see tracing.ts).
+ */
+export async function connectBus({ servers, prefix, name, logger, metrics }: BusOptions): Promise<Bus> {
   const nc = await connect({
     servers,
     name,
@@ -45,16 +53,17 @@ export async function connectBus({ servers, prefix, name, logger }: BusOptions):
   });
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'error') metrics?.natsErrors.inc({ operation: 'connection' });
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         logger.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, `nats ${s.type}`);
       }
     }
   })().catch(() => undefined);
-  const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  const traced = instrumentNats(nc, jetstream(nc), metrics);
   return {
-    nc,
-    js,
+    nc: traced.nc,
+    js: traced.js,
     jsm,
     subjects: makeSubjects(prefix),
     async close() {
@@ -64,9 +73,14 @@ export async function connectBus({ servers, prefix, name, logger }: BusOptions):
 }
 
 const EVENTS_MAX_AGE_NS = 7 * 24 * 3600 * 1e9;
+/**
+ * Output lines stay in the logs stream this long: long enough for a follower to catch up with
+ * what the archiver has not stored in Postgres yet, no longer (Postgres keeps them).
+ */
+export const LOGS_MAX_AGE_MS = 3_600_000;
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1e9;
 
-/** The three streams of ARCHITECTURE.md "Messaging". Safe to call from every service at start. */
+/** The streams of ARCHITECTURE.md "Messaging", and the logs stream. Safe to call from every service at start. */
 export async function ensureStreams(bus: Bus): Promise<void> {
   const s = bus.subjects;
   await ensureStream(bus.jsm, {
@@ -89,6 +103,14 @@ export async function ensureStreams(bus: Bus): Promise<void> {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: EVENTS_MAX_AGE_NS,
+    duplicate_window: DUPLICATE_WINDOW_NS,
+  });
+  await ensureStream(bus.jsm, {
+    name: s.streams.logs,
+    subjects: [s.logsAll],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: LOGS_MAX_AGE_MS * 1e6,
     duplicate_window: DUPLICATE_WINDOW_NS,
   });
 }
@@ -115,15 +137,20 @@ export async function ensurePullConsumer(
   durable: string,
   filterSubject: string,
   ackWaitMs: number,
+  /** Remove the consumer once nobody pulled from it for this long (a worker's own consumer). */
+  inactiveThresholdMs?: number,
+  /** Where a new consumer starts: the whole stream (work queues), or only what comes next (news). */
+  startWith: 'all' | 'new' = 'all',
 ): Promise<void> {
   const config = {
     durable_name: durable,
     filter_subject: filterSubject,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: startWith === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
     ack_wait: ackWaitMs * 1e6,
     max_deliver: -1,
     max_ack_pending: 10_000,
+    ...(inactiveThresholdMs === undefined ? {} : { inactive_threshold: inactiveThresholdMs * 1e6 }),
   };
   try {
     const info = await bus.jsm.consumers.info(stream, durable);

@@ -1,5 +1,6 @@
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from '@blixard/telemetry';
+import type { Logger, Metrics } from '@blixard/telemetry';
+import { consumeJsMessage } from './tracing';
 
 export interface PullLoopOptions {
   consumer: Consumer;
@@ -11,6 +12,10 @@ export interface PullLoopOptions {
   expiresMs?: number;
   /** Optional gate: while it returns false, nothing new is pulled (draining). */
   accepting?: () => boolean;
+  /** Counts failed pulls (`blixard_nats_errors_total{operation="pull"}`) when given. */
+  metrics?: Metrics;
+  /** Optional: room shared with other loops (one executor's slots); at most this many are pulled. */
+  free?: () => number;
 }
 
 /**
@@ -35,7 +40,7 @@ export class PullLoop {
   private async run(): Promise<void> {
     const { consumer, concurrency, logger, expiresMs = 1000 } = this.options;
     while (!this.stopped) {
-      const free = concurrency - this.inflight.size;
+      const free = Math.min(concurrency - this.inflight.size, this.options.free?.() ?? Infinity);
       if (free <= 0 || (this.options.accepting && !this.options.accepting())) {
         await Promise.race([...this.inflight, sleep(100)]);
         continue;
@@ -43,8 +48,8 @@ export class PullLoop {
       try {
         const batch = await consumer.fetch({ max_messages: free, expires: expiresMs });
         for await (const msg of batch) {
-          const p: Promise<void> = this.options
-            .handle(msg)
+          // Under a CONSUMER span continuing the trace the message carries (tracing.ts).
+          const p: Promise<void> = consumeJsMessage(msg, () => this.options.handle(msg))
             .catch((err) => logger.error({ err }, 'message handler failed'))
             .finally(() => this.inflight.delete(p));
           this.inflight.add(p);
@@ -52,6 +57,7 @@ export class PullLoop {
         }
       } catch (err) {
         if (this.stopped) break;
+        this.options.metrics?.natsErrors.inc({ operation: 'pull' });
         logger.warn({ err: String(err) }, 'pull failed; retrying');
         await sleep(500);
       }

@@ -1,6 +1,6 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { CallHandler, ExecutionContext, INestApplication, LoggerService, NestInterceptor } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Logger } from '@blixard/telemetry';
+import { setHttpRoute, shutdownTracing, type Logger } from '@blixard/telemetry';
 
 /** Routes Nest's own log lines into the service's pino logger. */
 export class PinoNestLogger implements LoggerService {
@@ -19,6 +19,15 @@ export class PinoNestLogger implements LoggerService {
   }
   verbose(message: unknown, context?: string) {
     this.logger.trace({ context }, String(message));
+  }
+}
+
+/** Gives each traced HTTP request its route (`POST /v1/jobs`, `GET /v1/jobs/:id`) as span name. */
+class HttpRouteInterceptor implements NestInterceptor {
+  intercept(ctx: ExecutionContext, next: CallHandler) {
+    const route = ctx.switchToHttp().getRequest<{ route?: { path?: unknown } }>()?.route?.path;
+    if (typeof route === 'string') setHttpRoute(route);
+    return next.handle();
   }
 }
 
@@ -45,6 +54,7 @@ export async function startHttpService({ module, port, logger, bodyLimitBytes, c
       type: ['application/json', 'application/*+json'],
     });
   }
+  app.useGlobalInterceptors(new HttpRouteInterceptor());
   await configure?.(app);
   await app.listen(port, '0.0.0.0');
   const address = app.getHttpServer().address();
@@ -66,6 +76,8 @@ export function onShutdownSignal(logger: Logger, stop: () => Promise<void>): voi
     stopping = true;
     logger.info({ signal }, 'shutting down');
     stop()
+      // The last spans are still buffered: export them before the process ends.
+      .then(() => shutdownTracing())
       .then(() => process.exit(0))
       .catch((err) => {
         logger.error({ err }, 'shutdown failed');

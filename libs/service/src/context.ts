@@ -1,5 +1,5 @@
 import { Config, ConfigKey, loadConfig } from '@blixard/config';
-import { closeDatabase, createPrisma, Db, pingDatabase } from '@blixard/db';
+import { closeDatabase, createPrisma, Db, pingDatabase, poolOf } from '@blixard/db';
 import { Bus, connectBus, ensureStreams } from '@blixard/messaging';
 import { createLogger, Logger, Metrics } from '@blixard/telemetry';
 import type { ReadinessChecks } from './health';
@@ -32,8 +32,10 @@ export async function createServiceContext<K extends ConfigKey>(
   const logger = createLogger({ service: name, level: config.logLevel, format: config.logFormat as 'json' | 'pretty' });
   const metrics = new Metrics(name);
   const db = createPrisma(config.databaseUrl, config.databasePoolSize);
+  // Connections Postgres dropped while idle (restart, failover) are errors worth counting.
+  poolOf(db).on('error', () => metrics.dbErrors.inc({ operation: 'pool' }));
   await db.$connect();
-  const bus = await connectBus({ servers: config.natsUrl, prefix: config.subjectPrefix, name, logger });
+  const bus = await connectBus({ servers: config.natsUrl, prefix: config.subjectPrefix, name, logger, metrics });
   await ensureStreams(bus);
   return {
     name,

@@ -2,3 +2,4 @@ export * from './health';
 export * from './bootstrap';
 export * from './trigger';
 export * from './context';
+export * from './ssrf';

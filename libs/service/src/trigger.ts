@@ -1,3 +1,5 @@
+import { runDetached } from '@blixard/telemetry';
+
 /**
  * A single-flight background task: `kick()` runs it now, or once more right after the current run
  * if one is in progress; it also runs every `intervalMs` as a backstop for lost wake-ups. Errors
@@ -28,7 +30,9 @@ export class Trigger {
       return;
     }
     this.running = true;
-    this.current = (async () => {
+    // Outside any trace: a kick from inside a span (a wake-up, a report) must not make this run,
+    // and every run it chains to, part of that span's trace.
+    this.current = runDetached(async () => {
       do {
         this.again = false;
         try {
@@ -39,7 +43,7 @@ export class Trigger {
         }
       } while (this.again && !this.stopped);
       this.running = false;
-    })();
+    });
   }
 
   async stop(): Promise<void> {

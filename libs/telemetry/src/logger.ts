@@ -1,4 +1,5 @@
-import pino, { Logger } from 'pino';
+import pino, { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
+import { logCorrelation } from './tracing';
 
 export type { Logger } from 'pino';
 
@@ -6,20 +7,45 @@ export interface LoggerOptions {
   service: string;
   level?: string;
   format?: 'json' | 'pretty';
+  /** Where JSON lines go (default stdout); for tests. */
+  destination?: DestinationStream;
 }
 
 /**
- * pino JSON lines (one per meaningful event) in production; pretty in a terminal. Payloads and
- * secrets are never logged by default: log ids and outcomes, not bodies.
+ * Fields that may hold a job's payload, its output or credentials: never written, even when a
+ * call site passes a whole object by mistake.
  */
-export function createLogger({ service, level = 'info', format = 'json' }: LoggerOptions): Logger {
+const REDACT = ['payload', '*.payload', 'output', '*.output', 'env', '*.env', 'stdin', '*.stdin', 'headers.authorization', '*.headers.authorization', 'password', '*.password'];
+
+/**
+ * pino JSON lines (one per meaningful event) in production; pretty in a terminal. Payloads and
+ * secrets are never logged by default: log ids and outcomes, not bodies. Every line written
+ * inside a span carries its `trace_id` and `span_id` (and `job_id` inside a job's span), so a
+ * log line leads to its trace in Jaeger and back; a call site's `jobId` is written as `job_id`.
+ */
+export function createLogger({ service, level = 'info', format = 'json', destination }: LoggerOptions): Logger {
   const base = { service, pid: process.pid };
+  const common: PinoOptions = {
+    level,
+    base,
+    mixin: logCorrelation,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    formatters: {
+      log(object) {
+        if ('jobId' in object) {
+          const { jobId, ...rest } = object;
+          return { ...rest, job_id: jobId };
+        }
+        return object;
+      },
+    },
+  };
   if (format === 'pretty') {
     return pino({
-      level,
-      base,
+      ...common,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, base, timestamp: pino.stdTimeFunctions.isoTime });
+  const options = { ...common, timestamp: pino.stdTimeFunctions.isoTime };
+  return destination ? pino(options, destination) : pino(options);
 }

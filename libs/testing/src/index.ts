@@ -1,3 +1,4 @@
 export * from './harness';
 export * from './processes';
 export * from './nats-server';
+export * from './otlp-receiver';

@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { waitFor } from './harness';
 
-export type AppName = 'gateway' | 'scheduler' | 'worker-registry' | 'executor-process' | 'executor-mock';
+/** Every executor app (`executor-<backend>`) listens on EXECUTOR_PORT. */
+export type AppName = 'gateway' | 'scheduler' | 'worker-registry' | `executor-${string}`;
 
-const PORT_ENV: Record<AppName, string> = {
+const PORT_ENV: Record<string, string> = {
   gateway: 'GATEWAY_PORT',
   scheduler: 'SCHEDULER_PORT',
   'worker-registry': 'REGISTRY_PORT',
-  'executor-process': 'EXECUTOR_PORT',
-  'executor-mock': 'EXECUTOR_PORT',
 };
 
 export function repoRoot(): string {
@@ -70,7 +69,7 @@ export class ServiceProcess {
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${env.BLIXARD_PREFIX ?? 'x'}-${app}-${port}.log`);
     const log = createWriteStream(logFile);
-    const child = spawn(process.execPath, [...nodeArgs, main], { env: { ...env, [PORT_ENV[app]]: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, main], { env: { ...env, [PORT_ENV[app] ?? 'EXECUTOR_PORT']: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const proc = new ServiceProcess(app, child, port, logFile);

@@ -1,4 +1,7 @@
-import { BlixardClient } from '@blixard/client';
+import { BlixardApiError, BlixardClient } from '@blixard/client';
+import { subjects } from '@blixard/contracts';
+import { closeDatabase, createPrisma, JobStore } from '@blixard/db';
+import { validateSubmission } from '@blixard/domain';
 import { createTestInfra, TestInfra, waitFor } from '../src';
 import { InProcessStack, ProcessBackend, RunningExecutor, startStack } from './stack';
 
@@ -54,13 +57,25 @@ describe('a process job travels submit → dispatch → run → result', () => {
     expect(job.attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'FAILED', exitCode: 3, stderrTail: 'something broke\n', stdoutTail: 'partial\n' })]);
   });
 
-  it('fails a payload the backend cannot run without retrying it', async () => {
-    const submitted = await client.submit({ backend: 'process', payload: { command: [] }, maxAttempts: 5 });
-    const job = await client.waitForTerminal(submitted.id);
-    expect(job.status).toBe('FAILED');
-    expect(job.errorCode).toBe('invalid_payload');
-    expect(job.error).toContain('command');
-    expect(job.attempts).toHaveLength(1);
+  it('refuses a payload the backend cannot run at submit, naming the field', async () => {
+    const err = await client.submit({ backend: 'process', payload: { command: [] }, maxAttempts: 5 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BlixardApiError);
+    expect((err as BlixardApiError).problem).toMatchObject({ status: 400, errors: [{ field: 'payload', message: expect.stringContaining('command') }] });
+  });
+
+  it('fails a payload that reached the executor anyway (a cron template, an old gateway) without retrying it', async () => {
+    const db = createPrisma(infra.databaseUrl, 1);
+    try {
+      const store = new JobStore(db, { subjects: subjects(infra.prefix), source: '/test', claimLeaseMs: 5_000, runLeaseMs: 5_000, idempotencyWindowMs: 60_000 });
+      const { job: written } = await store.submit(validateSubmission({ backend: 'process', payload: { command: [] }, maxAttempts: 5 }), 'x');
+      const job = await client.waitForTerminal(written.id);
+      expect(job.status).toBe('FAILED');
+      expect(job.errorCode).toBe('invalid_payload');
+      expect(job.error).toContain('command');
+      expect(job.attempts).toHaveLength(1);
+    } finally {
+      await closeDatabase(db);
+    }
   });
 
   it('lists the executor as a worker with backend, status, capacity and heartbeat', async () => {

@@ -11,6 +11,8 @@ export interface BenchStack {
   infra: TestInfra;
   gatewayUrl: string;
   db: Client;
+  /** The service processes (gateway, scheduler, registry, executors), e.g. to read their CPU time. */
+  procs: ServiceProcess[];
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startBenchStack(
     infra,
     gatewayUrl: procs[0]!.url,
     db,
+    procs,
     async stop() {
       await db.end();
       for (const p of procs) await p.kill();

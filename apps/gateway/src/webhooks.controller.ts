@@ -1,0 +1,78 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { EVENT_TYPES, eventTypeMatches, WebhookDeliveryView, WebhookView } from '@blixard/contracts';
+import { FieldError, isUuid, NotFoundError, validateWebhookSubscription, ValidationError } from '@blixard/domain';
+import { AddressNotAllowedError, assertPublicUrl } from '@blixard/service';
+import { AuditLog } from './audit-log';
+import { GATEWAY, GatewayDeps } from './deps';
+
+/**
+ * Webhook subscriptions: the notifier POSTs each matching event to `url`, signed with `secret`
+ * (HMAC-SHA256, header `Blixard-Signature`), retried with backoff. The secret is never returned.
+ */
+@Controller('v1/webhooks')
+export class WebhooksController {
+  constructor(
+    @Inject(GATEWAY) private readonly deps: GatewayDeps,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** `{ url, events, secret }`: a URL that resolves to a non-public address is a 400 (unless WEBHOOK_ALLOW_PRIVATE). */
+  @Post()
+  async create(@Body() body: unknown, @Req() req: Request): Promise<WebhookView> {
+    const input = validateWebhookSubscription(body, EVENT_TYPES, eventTypeMatches);
+    try {
+      await assertPublicUrl(new URL(input.url), this.deps.live.webhookAllowPrivate);
+    } catch (err) {
+      if (err instanceof AddressNotAllowedError) throw new ValidationError([{ field: 'url', message: err.message }]);
+      throw err;
+    }
+    const view = await this.deps.live.webhooks.create(input);
+    await this.audit.record(req, 'webhook.create', { type: 'webhook', id: view.id }, { url: view.url, events: view.events });
+    return view;
+  }
+
+  @Get()
+  async list(): Promise<{ items: WebhookView[] }> {
+    return { items: await this.deps.live.webhooks.list() };
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string): Promise<WebhookView> {
+    const view = await this.deps.live.webhooks.get(webhookId(id));
+    if (!view) throw new NotFoundError('webhook', id);
+    return view;
+  }
+
+  /** Deletes the subscription and its delivery history; nothing more is sent to it. */
+  @Delete(':id')
+  @HttpCode(204)
+  async delete(@Param('id') id: string, @Req() req: Request): Promise<void> {
+    const existing = await this.deps.live.webhooks.get(webhookId(id));
+    if (!existing || !(await this.deps.live.webhooks.delete(id))) throw new NotFoundError('webhook', id);
+    await this.audit.record(req, 'webhook.delete', { type: 'webhook', id }, { url: existing.url });
+  }
+
+  /** Deliveries, newest first, each with every attempt: `?status=pending|succeeded|failed&limit=`. */
+  @Get(':id/deliveries')
+  async deliveries(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<{ items: WebhookDeliveryView[] }> {
+    const errors: FieldError[] = [];
+    if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a webhook id (a UUID)' });
+    if (query.status !== undefined && !['pending', 'succeeded', 'failed'].includes(query.status as string)) errors.push({ field: 'status', message: 'must be pending, succeeded or failed' });
+    let limit = 100;
+    if (query.limit !== undefined) {
+      limit = Number(query.limit);
+      if (typeof query.limit !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > 1000) errors.push({ field: 'limit', message: 'must be an integer from 1 to 1000' });
+    }
+    for (const k of Object.keys(query)) if (!['status', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known query parameter' });
+    if (errors.length > 0) throw new ValidationError(errors);
+    const items = await this.deps.live.webhooks.deliveries(id, limit, query.status as string | undefined);
+    if (!items) throw new NotFoundError('webhook', id);
+    return { items };
+  }
+}
+
+function webhookId(id: string): string {
+  if (!isUuid(id)) throw new ValidationError([{ field: 'id', message: 'is not a webhook id (a UUID)' }]);
+  return id;
+}

@@ -1,0 +1,7 @@
+// First: tracing must patch http, pg and Nest before they load.
+import '@blixard/telemetry/register';
+import 'reflect-metadata';
+import { runService } from '@blixard/service';
+import { startNotifier } from './app';
+
+void runService('notifier', startNotifier);
