@@ -41,21 +41,23 @@ interface Started {
 }
 
 /**
- * The five services with their environment. Both executors read EXECUTOR_PORT (default 8090),
- * so the mock executor gets the next port: 8090/8091 by default, N/N+1 when EXECUTOR_PORT=N,
- * and 0/0 (each picks a free one) when EXECUTOR_PORT=0.
+ * The services with their environment. Every executor reads EXECUTOR_PORT (default 8090), so
+ * process, mock and wasm get consecutive ports: 8090/8091/8092 by default, N/N+1/N+2 when
+ * EXECUTOR_PORT=N, and each a free one when EXECUTOR_PORT=0.
  */
 export function serviceSpecs(config: UpConfig, env: NodeJS.ProcessEnv = process.env): ServiceSpec[] {
   // pretty logs: `up` is for a person at a terminal; LOG_FORMAT=json still wins when set.
   const base = { ...env, LOG_FORMAT: env.LOG_FORMAT ?? 'pretty' };
   const processPort = config.executorPort;
   const mockPort = processPort === 0 ? 0 : processPort + 1;
+  const wasmPort = processPort === 0 ? 0 : processPort + 2;
   return [
     { name: 'gateway', app: 'gateway', env: base, port: config.gatewayPort, portEnv: 'GATEWAY_PORT' },
     { name: 'scheduler', app: 'scheduler', env: base, port: config.schedulerPort, portEnv: 'SCHEDULER_PORT' },
     { name: 'worker-registry', app: 'worker-registry', env: base, port: config.registryPort, portEnv: 'REGISTRY_PORT' },
     { name: 'executor-process', app: 'executor-process', env: { ...base, EXECUTOR_PORT: String(processPort) }, port: processPort, portEnv: 'EXECUTOR_PORT' },
     { name: 'executor-mock', app: 'executor-mock', env: { ...base, EXECUTOR_PORT: String(mockPort) }, port: mockPort, portEnv: 'EXECUTOR_PORT (+1)' },
+    { name: 'executor-wasm', app: 'executor-wasm', env: { ...base, EXECUTOR_PORT: String(wasmPort) }, port: wasmPort, portEnv: 'EXECUTOR_PORT (+2)' },
   ];
 }
 

@@ -13,7 +13,7 @@ import {
   RecoveryContext,
 } from '@blixard/executor-sdk';
 import { DockerSettings } from './docker-config';
-import { containerSpec, DockerPayload, LABELS, parseDockerPayload, PullPolicy, splitImageReference } from './docker-payload';
+import { containerSpec, DockerPayload, LABELS, parseDockerPayload, PullPolicy, splitImageReference, withReservedResources } from './docker-payload';
 import { ContainerInspect, DockerEngine, EngineError, EngineUnavailableError } from './engine-client';
 import { LogDemuxer, LogStream } from './log-demux';
 import { formatBytes } from './quantities';
@@ -88,7 +88,8 @@ export class DockerBackend implements ExecutionBackend<DockerPayload> {
   // ---------------------------------------------------------------- one attempt
 
   async execute(job: ExecutionJob<DockerPayload>, ctx: ExecutionContext): Promise<ExecutionResult> {
-    const p = job.payload;
+    // A placed job's reserved cpuMillis/memoryMb are its limits where the payload sets none.
+    const p = withReservedResources(job.payload, job.resources);
     const startedAt = new Date();
     const output = new ContainerOutput(ctx);
     let phase: Phase = 'image';

@@ -1,5 +1,5 @@
 import { PayloadError } from '@blixard/executor-sdk';
-import { containerSpec, IMAGE_REFERENCE, LABELS, parseDockerPayload, splitImageReference } from './docker-payload';
+import { containerSpec, IMAGE_REFERENCE, LABELS, parseDockerPayload, splitImageReference, withReservedResources } from './docker-payload';
 
 const NETWORKS = ['none', 'bridge'];
 const validate = (payload: unknown) => parseDockerPayload(payload, NETWORKS);
@@ -169,5 +169,17 @@ describe('container spec', () => {
     expect(spec.HostConfig).toMatchObject({ NetworkMode: 'none' });
     expect(spec.Env).toEqual([`BLIXARD_JOB_ID=${base.jobId}`, 'BLIXARD_ATTEMPT=2', 'BLIXARD_SCRATCH_DIR=/scratch']);
     expect(spec.Labels).not.toHaveProperty([LABELS.timeoutMs]);
+  });
+});
+
+describe('withReservedResources', () => {
+  const p = parseDockerPayload({ image: 'busybox' }, ['none']);
+  it('turns a placed job\'s cpuMillis and memoryMb into limits', () => {
+    expect(withReservedResources(p, { cpuMillis: 500, memoryMb: 64 }).resources).toEqual({ nanoCpus: 500_000_000, memoryBytes: 64 * 1024 * 1024 });
+  });
+  it('keeps the payload\'s own limits', () => {
+    const own = parseDockerPayload({ image: 'busybox', resources: { cpu: '2', memory: '1Gi' } }, ['none']);
+    expect(withReservedResources(own, { cpuMillis: 500, memoryMb: 64 }).resources).toEqual(own.resources);
+    expect(withReservedResources(p).resources).toEqual({});
   });
 });

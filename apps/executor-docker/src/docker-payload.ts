@@ -138,6 +138,14 @@ export interface ContainerSpecInput {
   parentsFile?: string;
 }
 
+/** The job's reserved `resources` (cpuMillis, memoryMb: placement) as limits where the payload sets none. */
+export function withReservedResources(p: DockerPayload, reserved: Record<string, number> = {}): DockerPayload {
+  const r = { ...p.resources };
+  if (r.nanoCpus === undefined && reserved.cpuMillis) r.nanoCpus = Math.round(reserved.cpuMillis * 1e6);
+  if (r.memoryBytes === undefined && reserved.memoryMb) r.memoryBytes = Math.round(reserved.memoryMb * 1024 * 1024);
+  return { ...p, resources: r };
+}
+
 /** The body of `POST /containers/create` for one attempt. */
 export function containerSpec(input: ContainerSpecInput): Record<string, unknown> {
   const p = input.payload;
