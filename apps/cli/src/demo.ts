@@ -1,4 +1,5 @@
 import { BlixardClient } from '@blixard/client';
+import { ApiKeyStore, createPool } from '@blixard/db';
 import type { JobView } from '@blixard/contracts';
 import { waitUntil } from './net';
 
@@ -22,8 +23,8 @@ function unlessAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T>
  * earlier would still complete, but only once a worker registers, and the wait would be blamed on
  * the job.
  */
-export async function runDemoJob(gatewayUrl: string, signal?: AbortSignal): Promise<JobView> {
-  const client = new BlixardClient(gatewayUrl);
+export async function runDemoJob(gatewayUrl: string, apiKey: string | undefined, signal?: AbortSignal): Promise<JobView> {
+  const client = new BlixardClient(gatewayUrl, { apiKey });
   console.log('waiting for an ONLINE worker for backend "process"');
   await waitUntil(
     `an ONLINE "process" worker in GET ${gatewayUrl}/v1/workers`,
@@ -53,23 +54,48 @@ export function printDemoJob(job: JobView): void {
   }
 }
 
+/**
+ * The API key the demo and the printed examples use: BLIXARD_API_KEY when set, else a new one
+ * (tenant `default`, scope `admin`, valid 7 days) made in the database the gateway reads.
+ */
+export async function createDemoKey(databaseUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.BLIXARD_API_KEY) {
+    console.log('using the API key in BLIXARD_API_KEY');
+    return env.BLIXARD_API_KEY;
+  }
+  const pool = createPool(databaseUrl, 1);
+  try {
+    const { key, token } = await new ApiKeyStore(pool).create({ tenant: 'default', name: 'blixard-up', scopes: ['admin'], expiresAt: new Date(Date.now() + 7 * 86_400_000) });
+    console.log(`created API key ${key.id} (tenant default, scope admin, expires ${key.expiresAt}); revoke it with \`blixard keys revoke ${key.id}\``);
+    return token;
+  } finally {
+    await pool.end();
+  }
+}
+
 /** Ready-to-copy requests against this gateway. */
-export function printCurlExamples(gatewayUrl: string, jobId: string): void {
-  const post = (body: object) => `curl -s -X POST ${gatewayUrl}/v1/jobs -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
+export function printCurlExamples(gatewayUrl: string, jobId: string, apiKey: string): void {
+  const auth = `-H "Authorization: Bearer $BLIXARD_API_KEY"`;
+  const post = (body: object) => `curl -s -X POST ${gatewayUrl}/v1/jobs ${auth} -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`;
   console.log(
     [
       '',
-      'Try it:',
+      'Try it (every request needs the API key; this one is shown once):',
+      `  export BLIXARD_API_KEY=${apiKey}`,
       '  # submit a process job',
       `  ${post({ backend: 'process', payload: { command: ['echo', 'hello from blixard'] } })}`,
       '  # submit a mock job',
       `  ${post({ backend: 'mock', payload: { sleepMs: 100, output: { ok: true } } })}`,
       '  # get a job',
-      `  curl -s ${gatewayUrl}/v1/jobs/${jobId}`,
+      `  curl -s ${auth} ${gatewayUrl}/v1/jobs/${jobId}`,
       '  # list workers',
-      `  curl -s ${gatewayUrl}/v1/workers`,
+      `  curl -s ${auth} ${gatewayUrl}/v1/workers`,
       '  # job counts by status and backend',
-      `  curl -s ${gatewayUrl}/v1/stats`,
+      `  curl -s ${auth} ${gatewayUrl}/v1/stats`,
+      '  # a key for another tenant, allowed to submit and read jobs only',
+      `  pnpm blixard keys create --tenant acme --scopes jobs:read,jobs:write`,
+      '  # the API, documented (paste the key into the page)',
+      `  open ${gatewayUrl}/docs`,
       '',
     ].join('\n'),
   );

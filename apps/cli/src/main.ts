@@ -3,12 +3,17 @@ import { configTableMarkdown } from '@blixard/config';
 import { CliError, describeError } from './errors';
 import { migrateCommand } from './migrate-command';
 import { up } from './up';
+import { keysCommand } from './keys-command';
 
 const USAGE = `Usage: blixard <command> [options]
 
 Commands:
   migrate                  create the database if missing and apply pending migrations (DATABASE_URL)
   config                   print the configuration table (every environment variable, default, meaning)
+  keys create --tenant <t> --scopes <s1,s2> [--name <n>] [--expires-in <30d>]
+                           make an API key (DATABASE_URL); its token is printed this once
+  keys list [--tenant <t>] | keys revoke <id>
+                           list API keys (never their secrets), or revoke one at once
   up [--once] [--no-infra] start Postgres, NATS and every service on this machine, run a demo job,
                            and keep running until Ctrl-C
       --once               stop everything again right after the demo job (exit 0 if it completed)
@@ -39,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       if (args.length > 0) return usageError(`config takes no arguments: ${args.join(' ')}`);
       console.log(configTableMarkdown());
       return 0;
+    case 'keys':
+      return keysCommand(args);
     case 'up': {
       if (args.includes('--help') || args.includes('-h')) {
         console.log(USAGE);

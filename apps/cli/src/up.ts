@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '@blixard/config';
-import { printCurlExamples, printDemoJob, runDemoJob } from './demo';
+import { createDemoKey, printCurlExamples, printDemoJob, runDemoJob } from './demo';
 import { CliError, describeError } from './errors';
 import { run, runOrThrow } from './exec';
 import { dockerEngineRuns, ensureNats, ensurePostgres, type StartedNats } from './infra';
@@ -15,7 +15,7 @@ export interface UpOptions {
   infra: boolean;
 }
 
-const UP_KEYS = ['databaseUrl', 'natsUrl', 'gatewayPort', 'schedulerPort', 'registryPort', 'executorPort'] as const;
+const UP_KEYS = ['databaseUrl', 'natsUrl', 'gatewayPort', 'schedulerPort', 'registryPort', 'notifierPort', 'executorPort'] as const;
 type UpConfig = Config<(typeof UP_KEYS)[number]>;
 
 const SERVICE_READY_TIMEOUT_MS = 60_000;
@@ -23,6 +23,8 @@ const COMPOSE_READY_TIMEOUT_MS = 180_000;
 const STOP_GRACE_MS = 20_000;
 /** docker-compose.yml publishes the gateway on this host port, whatever GATEWAY_PORT says. */
 const COMPOSE_GATEWAY_URL = 'http://127.0.0.1:8080';
+/** docker-compose.yml publishes Postgres on this host port (the demo's API key is made there). */
+const COMPOSE_DATABASE_URL = 'postgresql://postgres:postgres@127.0.0.1:15432/blixard';
 
 /** Why the run ended early: a signal is a normal stop, anything else a failure. */
 class Interrupted extends Error {
@@ -55,6 +57,7 @@ export function serviceSpecs(config: UpConfig, env: NodeJS.ProcessEnv = process.
     { name: 'gateway', app: 'gateway', env: base, port: config.gatewayPort, portEnv: 'GATEWAY_PORT' },
     { name: 'scheduler', app: 'scheduler', env: base, port: config.schedulerPort, portEnv: 'SCHEDULER_PORT' },
     { name: 'worker-registry', app: 'worker-registry', env: base, port: config.registryPort, portEnv: 'REGISTRY_PORT' },
+    { name: 'notifier', app: 'notifier', env: base, port: config.notifierPort, portEnv: 'NOTIFIER_PORT' },
     { name: 'executor-process', app: 'executor-process', env: { ...base, EXECUTOR_PORT: String(processPort) }, port: processPort, portEnv: 'EXECUTOR_PORT' },
     { name: 'executor-mock', app: 'executor-mock', env: { ...base, EXECUTOR_PORT: String(mockPort) }, port: mockPort, portEnv: 'EXECUTOR_PORT (+1)' },
     { name: 'executor-wasm', app: 'executor-wasm', env: { ...base, EXECUTOR_PORT: String(wasmPort) }, port: wasmPort, portEnv: 'EXECUTOR_PORT (+2)' },
@@ -87,7 +90,7 @@ async function bringUp(root: string, config: UpConfig, options: UpOptions, start
     return COMPOSE_GATEWAY_URL;
   }
 
-  for (const [key, value] of [['GATEWAY_PORT', config.gatewayPort], ['SCHEDULER_PORT', config.schedulerPort], ['REGISTRY_PORT', config.registryPort]] as const) {
+  for (const [key, value] of [['GATEWAY_PORT', config.gatewayPort], ['SCHEDULER_PORT', config.schedulerPort], ['REGISTRY_PORT', config.registryPort], ['NOTIFIER_PORT', config.notifierPort]] as const) {
     // The readiness checks and the client need to know the port in advance.
     if (value === 0) throw new CliError(`${key}=0 is not supported by \`up\`: choose a fixed port`);
   }
@@ -188,12 +191,13 @@ export async function up(options: UpOptions): Promise<number> {
   let code = 0;
   try {
     const gatewayUrl = await bringUp(root, config, options, started, lifetime);
-    const job = await runDemoJob(gatewayUrl, lifetime.signal);
+    const apiKey = await createDemoKey(started.compose ? COMPOSE_DATABASE_URL : config.databaseUrl);
+    const job = await runDemoJob(gatewayUrl, apiKey, lifetime.signal);
     printDemoJob(job);
     if (job.status !== 'COMPLETED') {
       code = 1;
     } else {
-      printCurlExamples(gatewayUrl, job.id);
+      printCurlExamples(gatewayUrl, job.id, apiKey);
       if (!options.once) {
         console.log('Blixard is running. Press Ctrl-C to stop.');
         const reason = await new Promise<unknown>((resolve) => {

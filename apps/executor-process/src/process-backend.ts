@@ -17,7 +17,11 @@ export const processPayloadSchema = z
     env: z.record(z.string().regex(/^[^=\0]+$/, 'not a variable name'), z.string()).default({}),
     cwd: z.string().min(1).optional(),
     stdin: z.string().optional(),
-    /** Pass the executor's own environment to the job (default: only PATH, HOME, LANG, TZ). */
+    /**
+     * Pass the executor's own environment to the job (default: only PATH, HOME, LANG, TZ). Refused
+     * unless the operator allows it (PROCESS_ALLOW_INHERIT_ENV): the executor's environment is not
+     * the submitter's to read.
+     */
     inheritEnv: z.boolean().default(false),
   })
   .strict();
@@ -28,6 +32,8 @@ const BASE_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
   readonly name = 'process';
 
+  constructor(private readonly options: { allowInheritEnv?: boolean } = {}) {}
+
   capabilities() {
     return { features: ['argv', 'env', 'cwd', 'stdin', 'process-group-kill'] };
   }
@@ -37,12 +43,16 @@ export class ProcessBackend implements ExecutionBackend<ProcessPayload> {
     if (!parsed.success) {
       throw new PayloadError(`process payload: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     }
+    if (parsed.data.inheritEnv && !this.options.allowInheritEnv) {
+      throw new PayloadError('process payload: inheritEnv: this executor does not pass its environment to jobs (PROCESS_ALLOW_INHERIT_ENV=false); set the variables the job needs in env');
+    }
     return parsed.data;
   }
 
   execute(job: ExecutionJob<ProcessPayload>, ctx: ExecutionContext): Promise<ExecutionResult> {
     const { command, env, cwd, stdin, inheritEnv } = job.payload;
-    const baseEnv = inheritEnv
+    // validate() refused inheritEnv unless allowed; checked again here, where it matters.
+    const baseEnv = inheritEnv && this.options.allowInheritEnv
       ? process.env
       : Object.fromEntries(BASE_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
     const stdout = new OutputTail(ctx.outputTailBytes);

@@ -12,12 +12,14 @@ export type AuditAction =
   | 'webhook.create'
   | 'webhook.delete'
   | 'queue.update'
-  | 'fairness.update';
+  | 'fairness.update'
+  | 'key.create'
+  | 'key.revoke';
 
 /**
  * Who did what, and when: the one place the gateway's controllers record an action they carried
- * out. "Who" is the caller's API key once keys exist (issue 10: its auth guard sets
- * `req.apiKeyId`); until then `anonymous`, with the remote address.
+ * out. "Who" is the caller's API key (id, name and tenant, set by the auth guard, auth.ts), with
+ * the remote address; `anonymous` when AUTH_DISABLED.
  */
 @Injectable()
 export class AuditLog {
@@ -26,8 +28,11 @@ export class AuditLog {
   /** Records an action that succeeded. A failure to record is logged, never the caller's error. */
   async record(req: Request, action: AuditAction, target: { type: string; id?: string | null }, details: Record<string, unknown> = {}): Promise<void> {
     try {
+      const principal = (req as Request & { principal?: { keyName: string; tenant: string } }).principal;
       await this.deps.live.audit.record({
         actor: actorOf(req),
+        actorName: principal?.keyName ?? null,
+        tenant: principal?.tenant ?? 'default',
         remoteAddress: req.ip ?? req.socket?.remoteAddress ?? null,
         action,
         targetType: target.type,

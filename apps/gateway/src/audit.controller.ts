@@ -1,4 +1,6 @@
-import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { principalOf, RequireScope } from './auth';
 import type { AuditPage } from '@blixard/contracts';
 import { FieldError, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
@@ -10,7 +12,8 @@ export class AuditController {
 
   /** `?action=job.cancel` (or `job.*`), `?since=<ISO time>`, `?actor=`, `?targetId=`, `?limit=`, `?cursor=`. */
   @Get()
-  list(@Query() query: Record<string, unknown>): Promise<AuditPage> {
+  @RequireScope('admin')
+  list(@Query() query: Record<string, unknown>, @Req() req: Request): Promise<AuditPage> {
     const errors: FieldError[] = [];
     for (const k of ['action', 'since', 'actor', 'targetId', 'cursor', 'limit']) {
       if (query[k] !== undefined && typeof query[k] !== 'string') errors.push({ field: k, message: 'must be given once' });
@@ -31,7 +34,7 @@ export class AuditController {
     for (const k of Object.keys(query)) if (!['action', 'since', 'actor', 'targetId', 'cursor', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known query parameter' });
     if (errors.length > 0) throw new ValidationError(errors);
     return this.deps.live.audit.list(
-      { action, since, actor: query.actor as string | undefined, targetId: query.targetId as string | undefined },
+      { action, since, actor: query.actor as string | undefined, targetId: query.targetId as string | undefined, tenant: principalOf(req).tenant },
       limit,
       query.cursor as string | undefined,
     );

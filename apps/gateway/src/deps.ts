@@ -1,6 +1,7 @@
-import type { JobQueries, JobStore, QueueStore, ScheduleStore, WorkerStore } from '@blixard/db';
+import type { ApiKeyStore, JobQueries, JobStore, QueueStore, ScheduleStore, WorkerStore } from '@blixard/db';
 import type { JobSubmissionInput, Validator } from '@blixard/domain';
 import type { LiveDeps } from './live-deps';
+import type { TenantQuota } from './limits';
 
 export const GATEWAY = Symbol('GATEWAY');
 
@@ -28,4 +29,10 @@ export interface GatewayDeps {
   cancelOnWorker(workerId: string, jobId: string, attempt: number): void;
   /** Events, logs, webhooks and the audit log (live-deps.ts). */
   live: LiveDeps;
+  /** API keys (auth.ts checks them; `/v1/keys` manages them). */
+  keys: ApiKeyStore;
+  /** TENANT_MAX_WAITING_JOBS. */
+  quota: TenantQuota;
+  /** AUTH_DISABLED: every request is tenant `default` with every scope. */
+  authDisabled: boolean;
 }

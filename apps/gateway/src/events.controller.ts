@@ -6,6 +6,8 @@ import type { FeedStart } from '@blixard/messaging';
 import { GATEWAY, GatewayDeps } from './deps';
 import { followEvents, isTerminalEvent, readEvents, StreamedEvent } from './live-feeds';
 import { resumePoint, SseStream, wantsEventStream } from './sse';
+import { principalOf, Principal, RequireScope } from './auth';
+import { hasScope } from '@blixard/domain';
 
 export interface EventPage {
   items: StreamedEvent[];
@@ -24,6 +26,7 @@ export class EventsController {
 
   /** `?type=` (repeatable, comma-separated patterns), `?queue=`; SSE starts with new events unless resumed. */
   @Get('events')
+  @RequireScope('jobs:read')
   async events(@Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     const types = listParam(query.type).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
@@ -40,8 +43,9 @@ export class EventsController {
     if (errors.length > 0) throw new ValidationError(errors);
 
     const queue = query.queue as string | undefined;
+    const principal = principalOf(req);
     const accept = (e: CloudEvent<Record<string, unknown>>) =>
-      (types.length === 0 || types.some((t) => eventTypeMatches(t, e.type))) && (queue === undefined || e.data?.queue === queue);
+      visibleTo(principal, e) && (types.length === 0 || types.some((t) => eventTypeMatches(t, e.type))) && (queue === undefined || e.data?.queue === queue);
     const subject = this.subjectFor(types);
     const resumed = typeof after === 'number' ? { afterSeq: after } : undefined;
     if (wantsEventStream(req)) {
@@ -60,6 +64,7 @@ export class EventsController {
    * event that finished the job (a job finished before the request: its last such event).
    */
   @Get('jobs/:id/events')
+  @RequireScope('jobs:read')
   async jobEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a job id (a UUID)' });
@@ -68,7 +73,7 @@ export class EventsController {
     const limit = pageLimit(query.limit, errors);
     for (const k of Object.keys(query)) if (!['after', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known query parameter' });
     if (errors.length > 0) throw new ValidationError(errors);
-    const job = await this.deps.queries.get(id);
+    const job = await this.deps.queries.get(id, principalOf(req).tenant);
     if (!job) throw new NotFoundError('job', id);
 
     const subject = this.deps.live.bus.subjects.eventsOf('job');
@@ -106,6 +111,16 @@ export class EventsController {
     if (rest.length > 0 || !entity || !['job', 'worker', 'webhook'].includes(entity)) return s.eventAll;
     return name === undefined || name === '*' ? s.eventsOf(entity as 'job') : s.event(entity as 'job', name);
   }
+}
+
+/**
+ * Tenancy of events: a tenant's objects' events (`data.tenant`; absent on events older than
+ * tenancy: `default`) reach that tenant's keys only; fleet (worker) events, keys with workers:read.
+ */
+export function visibleTo(principal: Principal, e: CloudEvent<Record<string, unknown>>): boolean {
+  if (e.type.startsWith('dev.blixard.worker.')) return hasScope(principal.scopes, 'workers:read');
+  const tenant = e.data?.tenant;
+  return (typeof tenant === 'string' ? tenant : 'default') === principal.tenant;
 }
 
 function listParam(value: unknown): string[] {

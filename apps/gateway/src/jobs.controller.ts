@@ -5,6 +5,7 @@ import { JobQueries, JobStore, requestHash, toJobView } from '@blixard/db';
 import { FieldError, isUuid, JOB_STATUSES, JobStatus, NotFoundError, validateSubmission, ValidationError, MAX_PAGE } from './validation';
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
+import { principalOf, RequireScope, requireScope } from './auth';
 
 @Controller('v1')
 export class JobsController {
@@ -25,9 +26,13 @@ export class JobsController {
    * original job and a different request under the same key 409.
    */
   @Post('jobs')
+  @RequireScope('jobs:write')
   async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response, @Req() req: Request): Promise<JobView> {
+    const principal = principalOf(req);
     const input = withIdempotencyHeader(body, headerKey);
     const submission = validateSubmission(input, this.deps.extraValidators);
+    // Fair shares are per tenant unless the client names its own fairness key.
+    if ((input as { fairnessKey?: unknown }).fairnessKey === undefined) submission.fairnessKey = principal.tenant;
     if ((input as { allowUnknownBackend?: boolean }).allowUnknownBackend !== true && !(await this.deps.workers.isKnownBackend(submission.backend))) {
       const known = await this.deps.workers.knownBackends();
       throw new ValidationError([
@@ -39,9 +44,14 @@ export class JobsController {
     }
     const invalid = await this.deps.validatePayload(submission.backend, submission.payload);
     if (invalid !== null) throw new ValidationError([{ field: 'payload', message: invalid }]);
-    const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }));
+    await this.deps.quota.check(principal.tenant);
+    const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }), new Date(), {
+      tenant: principal.tenant,
+      submittedBy: isUuid(principal.keyId) ? principal.keyId : null,
+    });
     res.status(created ? 201 : 200);
     if (created) {
+      this.deps.quota.added(principal.tenant);
       this.deps.wakeScheduler();
       this.deps.jobSubmitted(job);
       await this.audit.record(req, 'job.submit', { type: 'job', id: job.id }, { backend: job.backend, queue: job.queue });
@@ -50,7 +60,8 @@ export class JobsController {
   }
 
   @Get('jobs')
-  async list(@Query() query: Record<string, unknown>): Promise<JobPage> {
+  @RequireScope('jobs:read')
+  async list(@Query() query: Record<string, unknown>, @Req() req: Request): Promise<JobPage> {
     const errors: FieldError[] = [];
     const status = listParam(query.status)
       .flatMap((s) => s.split(','))
@@ -74,16 +85,17 @@ export class JobsController {
     for (const k of unknown) errors.push({ field: k, message: 'is not a known query parameter' });
     if (errors.length > 0) throw new ValidationError(errors);
     return this.queries.list(
-      { status: status as JobStatus[], backend: query.backend as string | undefined, queue: query.queue as string | undefined, labels },
+      { status: status as JobStatus[], backend: query.backend as string | undefined, queue: query.queue as string | undefined, labels, tenant: principalOf(req).tenant },
       limit,
       query.cursor as string | undefined,
     );
   }
 
   @Get('jobs/:id')
-  async get(@Param('id') id: string): Promise<JobView> {
+  @RequireScope('jobs:read')
+  async get(@Param('id') id: string, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
-    const job = await this.queries.get(id);
+    const job = await this.queries.get(id, principalOf(req).tenant);
     if (!job) throw new NotFoundError('job', id);
     return job;
   }
@@ -91,8 +103,10 @@ export class JobsController {
   /** Cancels a waiting job at once, a running one by telling its executor; 409 when finished. */
   @Post('jobs/:id/cancel')
   @HttpCode(200)
+  @RequireScope('jobs:write')
   async cancel(@Param('id') id: string, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
+    await this.assertMayChange(req, id, 'cancelling a job another API key submitted');
     const { job, notify } = await this.store.cancel(id);
     if (notify) this.deps.cancelOnWorker(notify.workerId, id, notify.attempt);
     await this.audit.record(req, 'job.cancel', { type: 'job', id });
@@ -102,8 +116,10 @@ export class JobsController {
   /** Gives a FAILED or CANCELLED job a new attempt budget (`{ "maxAttempts": n }` optional). */
   @Post('jobs/:id/retry')
   @HttpCode(200)
+  @RequireScope('jobs:write')
   async retry(@Param('id') id: string, @Body() body: unknown, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
+    await this.assertMayChange(req, id, 'retrying a job another API key submitted');
     const attempts = optionalAttempts(body);
     const job = await this.store.redrive(id, attempts);
     this.deps.wakeScheduler();
@@ -114,6 +130,7 @@ export class JobsController {
   /** Redrives many: `{ "status": ["FAILED"], "backend"?: "...", "queue"?: "...", "limit"?: 1000 }`. */
   @Post('jobs/retry')
   @HttpCode(200)
+  @RequireScope('jobs:admin')
   async retryMany(@Body() body: unknown, @Req() req: Request): Promise<{ redriven: string[] }> {
     const errors: FieldError[] = [];
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
@@ -127,7 +144,7 @@ export class JobsController {
     for (const k of Object.keys(b)) if (!['status', 'backend', 'queue', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known field' });
     if (errors.length > 0) throw new ValidationError(errors);
     const redriven = await this.store.redriveMany(
-      { status: status as ('FAILED' | 'CANCELLED')[], backend: b.backend as string | undefined, queue: b.queue as string | undefined },
+      { status: status as ('FAILED' | 'CANCELLED')[], backend: b.backend as string | undefined, queue: b.queue as string | undefined, tenant: principalOf(req).tenant },
       limit as number,
     );
     if (redriven.length > 0) this.deps.wakeScheduler();
@@ -136,8 +153,20 @@ export class JobsController {
   }
 
   @Get('stats')
-  stats(): Promise<StatsView> {
-    return this.queries.stats();
+  @RequireScope('jobs:read')
+  stats(@Req() req: Request): Promise<StatsView> {
+    return this.queries.stats(principalOf(req).tenant);
+  }
+
+  /**
+   * Another tenant's job is a 404 (its existence is not leaked); one of this tenant's that another
+   * key submitted may be changed with jobs:admin only.
+   */
+  private async assertMayChange(req: Request, id: string, what: string): Promise<void> {
+    const principal = principalOf(req);
+    const owner = await this.queries.owner(id, principal.tenant);
+    if (!owner) throw new NotFoundError('job', id);
+    if (owner.submittedBy !== principal.keyId) requireScope(req, 'jobs:admin', what);
   }
 }
 

@@ -88,6 +88,8 @@ export async function followLogs(
   jobState: () => Promise<{ attempt: number; status: JobStatus } | null>,
 ): Promise<void> {
   let last = afterSeq;
+  /** The executor's end marker said output was dropped (the store may not have it yet). */
+  let dropped = false;
   const send = async (lines: LogLine[]) => {
     for (const l of lines) {
       if (l.seq <= last || sse.isClosed) continue;
@@ -98,7 +100,7 @@ export async function followLogs(
   const finish = async () => {
     if (sse.isClosed) return;
     const summary = await live.logs.summary(jobId, attempt);
-    await sse.send({ event: 'end', data: JSON.stringify({ attempt, lastSeq: last, truncated: summary.truncated, complete: summary.complete }) });
+    await sse.send({ event: 'end', data: JSON.stringify({ attempt, lastSeq: last, truncated: summary.truncated || dropped, complete: summary.complete }) });
     sse.end();
   };
 
@@ -131,6 +133,7 @@ export async function followLogs(
         if (decoded.value.type === 'lines') await send(decoded.value.lines);
         else {
           ended = true;
+          dropped = decoded.value.droppedLines > 0;
           break;
         }
         if (sse.isClosed) break;

@@ -5,6 +5,7 @@ import { FieldError, isUuid, JobStatus, NotFoundError, ValidationError } from '@
 import { GATEWAY, GatewayDeps } from './deps';
 import { followLogs } from './live-feeds';
 import { resumePoint, SseStream } from './sse';
+import { principalOf, RequireScope } from './auth';
 
 /**
  * An attempt's output: what is stored (JSON, or `text/plain` when asked for), or followed live
@@ -15,6 +16,7 @@ export class LogsController {
   constructor(@Inject(GATEWAY) private readonly deps: GatewayDeps) {}
 
   @Get('jobs/:id/logs')
+  @RequireScope('jobs:read')
   async logs(@Param('id') id: string, @Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a job id (a UUID)' });
@@ -28,7 +30,8 @@ export class LogsController {
     if (after === 'invalid') errors.push({ field: 'after', message: 'must be a line number (the `id` of a log event)' });
     for (const k of Object.keys(query)) if (!['attempt', 'follow', 'after'].includes(k)) errors.push({ field: k, message: 'is not a known query parameter' });
     if (errors.length > 0) throw new ValidationError(errors);
-    const job = await this.deps.queries.get(id);
+    const tenant = principalOf(req).tenant;
+    const job = await this.deps.queries.get(id, tenant);
     if (!job) throw new NotFoundError('job', id);
     // Default: the current attempt (the first, before it starts).
     const latest = Math.max(job.attempt, 1);
@@ -39,7 +42,7 @@ export class LogsController {
     if (query.follow === 'true') {
       const sse = new SseStream(req, res, this.deps.live.sseHeartbeatMs, this.deps.live.openStreams);
       const jobState = async () => {
-        const j = await this.deps.queries.get(id);
+        const j = await this.deps.queries.get(id, tenant);
         return j ? { attempt: j.attempt, status: j.status as JobStatus } : null;
       };
       try {

@@ -1,10 +1,13 @@
 import { Controller, Get } from '@nestjs/common';
 import { OPENAPI_DOCUMENT, OpenApiDocument } from './openapi';
+import { AnyKey } from './auth';
 
 /** The public HTTP API as an OpenAPI 3.1 document, for clients, code generators and API consoles. */
-@Controller('v1')
+@Controller()
 export class OpenApiController {
-  @Get('openapi.json')
+  /** Any valid key may read it, whatever its scopes. */
+  @Get(['openapi.json', 'v1/openapi.json'])
+  @AnyKey()
   document(): OpenApiDocument {
     return OPENAPI_DOCUMENT;
   }

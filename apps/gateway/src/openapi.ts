@@ -13,6 +13,10 @@ import {
   SCHEDULER_SET_FIELDS,
   EVENT_PATTERN,
   WEBHOOK_LIMITS,
+  SCOPES,
+  KEY_NAME_MAX,
+  TENANT_PATTERN,
+  type Scope,
 } from '@blixard/domain';
 import { MAX_PAGE } from './validation';
 
@@ -31,10 +35,13 @@ export interface OpenApiDocument {
   info: { title: string; version: string; description: string };
   servers: { url: string; description?: string }[];
   tags: { name: string; description: string }[];
+  /** Every operation needs an API key unless its own `security` is empty. */
+  security: Record<string, string[]>[];
   paths: Record<string, Partial<Record<'get' | 'post' | 'put' | 'delete', OpenApiOperation>>>;
   components: {
     schemas: Record<string, JsonSchema>;
     parameters: Record<string, OpenApiParameter>;
+    securitySchemes: Record<string, { type: 'http' | 'apiKey'; scheme?: string; bearerFormat?: string; name?: string; in?: 'header'; description: string }>;
   };
 }
 
@@ -46,6 +53,10 @@ export interface OpenApiOperation {
   parameters?: (OpenApiParameter | { $ref: string })[];
   requestBody?: { required: boolean; description?: string; content: Record<string, { schema: JsonSchema }> };
   responses: Record<string, OpenApiResponse>;
+  /** `[]`: no key needed (health, metrics, the docs page). Absent: the document's (a key). */
+  security?: Record<string, string[]>[];
+  /** The scope the operation needs (`any`: any valid key); checked against the code by a test. */
+  'x-blixard-scope'?: Scope | 'any';
 }
 
 export interface OpenApiParameter {
@@ -97,7 +108,7 @@ const items = (schema: JsonSchema): JsonSchema => ({
   properties: { items: { type: 'array', items: schema } },
 });
 
-export const OPENAPI_DOCUMENT: OpenApiDocument = {
+const DOCUMENT: OpenApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'Blixard',
@@ -117,7 +128,9 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     { name: 'events', description: 'CloudEvents of every job and worker transition, progress report and webhook change: Server-Sent Events streams, resumable with Last-Event-ID, and pages.' },
     { name: 'webhooks', description: 'Signed HTTP deliveries of events, retried with backoff; each attempt recorded.' },
     { name: 'audit', description: 'Who did what through the API, and when.' },
+    { name: 'keys', description: 'API keys of the caller\'s tenant: made, listed and revoked with the `admin` scope (any tenant\'s with `blixard keys`).' },
   ],
+  security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
   paths: {
     '/v1/jobs': {
       post: {
@@ -607,8 +620,61 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         responses: { '200': json({ type: 'object' }, 'The OpenAPI 3.1 document of this API.') },
       },
     },
+    '/openapi.json': {
+      get: {
+        operationId: 'getOpenApiDocumentAtRoot',
+        summary: 'This document (also at /v1/openapi.json)',
+        tags: ['service'],
+        responses: { '200': json({ type: 'object' }, 'The OpenAPI 3.1 document of this API.') },
+      },
+    },
+    '/docs': {
+      get: {
+        operationId: 'getDocsPage',
+        summary: 'The API documentation page',
+        description: 'A self-contained HTML page (nothing loaded from elsewhere) that fetches /openapi.json with the API key typed into it. The page holds no data and needs no key.',
+        tags: ['service'],
+        security: [],
+        responses: { '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/v1/keys': {
+      post: {
+        operationId: 'createApiKey',
+        summary: 'Create an API key for this tenant',
+        description: 'The answer holds the token, shown this once: only its SHA-256 is stored.',
+        tags: ['keys'],
+        requestBody: body(ref('CreateApiKey')),
+        responses: {
+          '201': json(ref('CreatedApiKey'), 'The key and its token.'),
+          '400': problem('A field is invalid (each is listed in `errors`), or the body is not JSON.'),
+          '413': tooLarge,
+        },
+      },
+      get: {
+        operationId: 'listApiKeys',
+        summary: 'List this tenant\'s API keys',
+        tags: ['keys'],
+        responses: { '200': json(items(ref('ApiKey')), 'Newest first, revoked ones too; never a secret.') },
+      },
+    },
+    '/v1/keys/{id}': {
+      delete: {
+        operationId: 'revokeApiKey',
+        summary: 'Revoke an API key',
+        description: 'Every later request with it is a 401 `revoked_api_key`.',
+        tags: ['keys'],
+        parameters: [{ name: 'id', in: 'path', required: true, description: 'An API key id.', schema: uuid }],
+        responses: {
+          '204': { description: 'Revoked (or already revoked).' },
+          '400': problem('The id is not a UUID, or ' + badEncoding + '.'),
+          '404': problem('No such key in this tenant.'),
+        },
+      },
+    },
     '/healthz': {
       get: {
+        security: [],
         operationId: 'getLiveness',
         summary: 'Liveness',
         description: 'The process serves requests; never depends on Postgres or NATS.',
@@ -620,6 +686,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     },
     '/readyz': {
       get: {
+        security: [],
         operationId: 'getReadiness',
         summary: 'Readiness',
         description: 'Every dependency (Postgres, NATS) answers.',
@@ -632,6 +699,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     },
     '/metrics': {
       get: {
+        security: [],
         operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         tags: ['service'],
@@ -642,6 +710,10 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
     },
   },
   components: {
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'bk_<prefix>_<secret>', description: 'An API key: `Authorization: Bearer bk_...` (made with `blixard keys create` or `POST /v1/keys`).' },
+      apiKeyHeader: { type: 'apiKey', name: 'X-API-Key', in: 'header', description: 'The same API key in `X-API-Key`, for older clients.' },
+    },
     parameters: {
       JobId: { name: 'id', in: 'path', required: true, description: 'A job id.', schema: uuid },
       ScheduleId: { name: 'id', in: 'path', required: true, description: 'A schedule id.', schema: uuid },
@@ -779,7 +851,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       Job: {
         type: 'object',
         required: [
-          'id', 'queue', 'backend', 'status', 'payload', 'priority', 'labels', 'attempt', 'maxAttempts', 'timeoutMs',
+          'id', 'tenant', 'queue', 'backend', 'status', 'payload', 'priority', 'labels', 'attempt', 'maxAttempts', 'timeoutMs',
           'backoff', 'idempotencyKey', 'runAt', 'workerId', 'leaseExpiresAt', 'result', 'error', 'errorCode', 'exitCode',
           'stdoutTail', 'stderrTail', 'createdAt', 'updatedAt', 'dispatchedAt', 'startedAt', 'finishedAt',
           'concurrencyKey', 'fairnessKey', 'onParentFailure', 'scheduleId', 'requirements', 'placementDeadlineAt', 'waitReason',
@@ -787,6 +859,7 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
         ],
         properties: {
           id: { ...uuid, description: 'A UUIDv7: ids sort by creation time.' },
+          tenant: { type: 'string', description: 'The tenant that owns it (the creating API key\'s); no other tenant\'s key sees it.' },
           queue: { type: 'string' },
           backend: { type: 'string' },
           status: ref('JobStatus'),
@@ -964,9 +1037,10 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       },
       Schedule: {
         type: 'object',
-        required: ['id', 'name', 'cron', 'timezone', 'template', 'overlap', 'catchUp', 'catchUpLimit', 'paused', 'nextFireAt', 'lastFireAt', 'lastJobId', 'createdAt'],
+        required: ['id', 'tenant', 'name', 'cron', 'timezone', 'template', 'overlap', 'catchUp', 'catchUpLimit', 'paused', 'nextFireAt', 'lastFireAt', 'lastJobId', 'createdAt'],
         properties: {
           id: uuid,
+          tenant: { type: 'string', description: 'The tenant that owns it (the creating API key\'s); no other tenant\'s key sees it.' },
           name: nullable('string'),
           cron: { type: 'string', description: 'Whitespace normalised to single spaces.' },
           timezone: { type: 'string' },
@@ -1104,9 +1178,10 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       },
       Webhook: {
         type: 'object',
-        required: ['id', 'url', 'events', 'secretSet', 'enabled', 'disabledAt', 'disabledReason', 'failingSince', 'createdAt', 'updatedAt'],
+        required: ['id', 'tenant', 'url', 'events', 'secretSet', 'enabled', 'disabledAt', 'disabledReason', 'failingSince', 'createdAt', 'updatedAt'],
         properties: {
           id: uuid,
+          tenant: { type: 'string', description: 'The tenant that owns it (the creating API key\'s); no other tenant\'s key sees it.' },
           url: { type: 'string' },
           events: { type: 'array', items: { type: 'string' } },
           secretSet: { const: true },
@@ -1143,11 +1218,13 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
       },
       AuditEntry: {
         type: 'object',
-        required: ['id', 'at', 'actor', 'remoteAddress', 'action', 'targetType', 'targetId', 'details'],
+        required: ['id', 'at', 'actor', 'actorName', 'tenant', 'remoteAddress', 'action', 'targetType', 'targetId', 'details'],
         properties: {
           id: { type: 'string' },
           at: timestamp,
-          actor: { type: 'string', description: 'The API key; `anonymous` until keys exist.' },
+          actor: { type: 'string', description: 'The API key\'s id; `anonymous` when AUTH_DISABLED.' },
+          actorName: nullable('string', { description: 'The API key\'s name.' }),
+          tenant: { type: 'string', description: 'The tenant the action was taken in.' },
           remoteAddress: nullable('string'),
           action: { type: 'string', examples: ['job.submit', 'job.cancel', 'job.retry', 'jobs.retry', 'worker.drain', 'webhook.create', 'webhook.delete', 'queue.update', 'fairness.update'] },
           targetType: { type: 'string' },
@@ -1168,6 +1245,49 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           checks: { type: 'object', additionalProperties: { enum: ['ok', 'unreachable'] }, description: 'Per dependency.' },
         },
       },
+      ApiKey: {
+        type: 'object',
+        required: ['id', 'tenant', 'name', 'scopes', 'prefix', 'createdAt', 'lastUsedAt', 'expiresAt', 'revokedAt'],
+        properties: {
+          id: uuid,
+          tenant: { type: 'string', pattern: TENANT_PATTERN.source },
+          name: { type: 'string' },
+          scopes: { type: 'array', items: ref('Scope') },
+          prefix: { type: 'string', description: 'The token\'s public start, `bk_<prefix>_`: enough to tell keys apart, useless to authenticate.' },
+          createdAt: timestamp,
+          lastUsedAt: { ...nullableTimestamp, description: 'Updated at most once a minute per gateway.' },
+          expiresAt: nullableTimestamp,
+          revokedAt: nullableTimestamp,
+        },
+      },
+      CreatedApiKey: {
+        type: 'object',
+        required: ['key', 'token'],
+        properties: {
+          key: ref('ApiKey'),
+          token: { type: 'string', pattern: '^bk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$', description: 'The secret: send it as `Authorization: Bearer <token>`. Shown this once.' },
+        },
+      },
+      CreateApiKey: {
+        type: 'object',
+        required: ['name', 'scopes'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: KEY_NAME_MAX },
+          scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, uniqueItems: true, items: ref('Scope') },
+          expiresAt: { ...timestamp, description: 'When the key stops working (in the future); never when omitted.' },
+          tenant: { type: 'string', description: 'Must be the caller\'s own tenant (the default).' },
+        },
+      },
+      Scope: {
+        type: 'string',
+        enum: [...SCOPES],
+        description:
+          'jobs:read: read jobs, their events and logs, schedules, stats, queues. jobs:write: submit jobs, make schedules, cancel or retry ' +
+          'the jobs this key submitted. jobs:admin: also cancel or retry any job of the tenant, redrive in bulk. workers:read: the fleet ' +
+          'and its events. workers:admin: also drain workers. webhooks:admin: webhooks. admin: everything, including API keys, queue ' +
+          'controls, fairness weights and the audit log.',
+      },
       Problem: {
         type: 'object',
         description: 'RFC 9457 problem details: the body of every error response.',
@@ -1180,7 +1300,9 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
           instance: { type: 'string', description: 'The request path.' },
           code: {
             type: 'string',
-            description: 'Stable machine code, e.g. `validation_failed`, `malformed_json`, `not_found`, `invalid_transition`, `idempotency_key_reused`, `payload_too_large`.',
+            description:
+              'Stable machine code, e.g. `validation_failed`, `malformed_json`, `not_found`, `invalid_transition`, `idempotency_key_reused`, `payload_too_large`, ' +
+              '`missing_api_key`, `invalid_api_key`, `revoked_api_key`, `expired_api_key`, `insufficient_scope`, `rate_limited`, `quota_exceeded`.',
           },
           errors: {
             type: 'array',
@@ -1203,3 +1325,77 @@ export const OPENAPI_DOCUMENT: OpenApiDocument = {
 function range(limits: { readonly min: number; readonly max: number }): JsonSchema {
   return { minimum: limits.min, maximum: limits.max };
 }
+
+/**
+ * The scope each operation needs: what the controllers' `@RequireScope` say (a test holds the two
+ * together). Operations without an entry need no key (`security: []`).
+ */
+export const OPERATION_SCOPES: Record<string, Scope | 'any'> = {
+  'POST /v1/jobs': 'jobs:write',
+  'GET /v1/jobs': 'jobs:read',
+  'GET /v1/jobs/{id}': 'jobs:read',
+  'POST /v1/jobs/{id}/cancel': 'jobs:write',
+  'POST /v1/jobs/{id}/retry': 'jobs:write',
+  'POST /v1/jobs/retry': 'jobs:admin',
+  'GET /v1/stats': 'jobs:read',
+  'GET /v1/jobs/{id}/events': 'jobs:read',
+  'GET /v1/jobs/{id}/logs': 'jobs:read',
+  'GET /v1/events': 'jobs:read',
+  'GET /v1/workers': 'workers:read',
+  'GET /v1/workers/stats': 'workers:read',
+  'GET /v1/workers/{id}': 'workers:read',
+  'POST /v1/workers/{id}/drain': 'workers:admin',
+  'POST /v1/schedules': 'jobs:write',
+  'GET /v1/schedules': 'jobs:read',
+  'GET /v1/schedules/{id}': 'jobs:read',
+  'DELETE /v1/schedules/{id}': 'jobs:write',
+  'POST /v1/schedules/{id}/pause': 'jobs:write',
+  'POST /v1/schedules/{id}/resume': 'jobs:write',
+  'GET /v1/queues': 'jobs:read',
+  'GET /v1/queues/{name}': 'jobs:read',
+  'PUT /v1/queues/{name}': 'admin',
+  'GET /v1/fairness': 'jobs:read',
+  'PUT /v1/fairness/{key}': 'admin',
+  'POST /v1/webhooks': 'webhooks:admin',
+  'GET /v1/webhooks': 'webhooks:admin',
+  'GET /v1/webhooks/{id}': 'webhooks:admin',
+  'DELETE /v1/webhooks/{id}': 'webhooks:admin',
+  'GET /v1/webhooks/{id}/deliveries': 'webhooks:admin',
+  'GET /v1/audit': 'admin',
+  'POST /v1/keys': 'admin',
+  'GET /v1/keys': 'admin',
+  'DELETE /v1/keys/{id}': 'admin',
+  'GET /v1/openapi.json': 'any',
+  'GET /openapi.json': 'any',
+};
+
+const authProblems = (scope: Scope | 'any'): Record<string, OpenApiResponse> => ({
+  '401': {
+    ...problem('No API key, or one that is unknown, revoked or expired (`missing_api_key`, `invalid_api_key`, `revoked_api_key`, `expired_api_key`). The answer carries `WWW-Authenticate: Bearer`.'),
+    headers: { 'WWW-Authenticate': { description: '`Bearer realm="blixard"`', schema: { type: 'string' } } },
+  },
+  ...(scope === 'any' ? {} : { '403': problem(`The API key lacks the scope \`${scope}\` (\`insufficient_scope\`).`) }),
+  '429': {
+    ...problem('The API key made more requests than RATE_LIMIT_PER_SECOND allows (`rate_limited`), or, on submit, the tenant has TENANT_MAX_WAITING_JOBS waiting (`quota_exceeded`).'),
+    headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 1 } } },
+  },
+});
+
+/** The document with each operation's scope and its 401/403/429 answers added from OPERATION_SCOPES. */
+function withAccessControl(doc: OpenApiDocument): OpenApiDocument {
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item) as [string, OpenApiOperation][]) {
+      const scope = OPERATION_SCOPES[`${method.toUpperCase()} ${path}`];
+      if (scope === undefined) {
+        op.security = [];
+        continue;
+      }
+      op['x-blixard-scope'] = scope;
+      op.description = `${op.description ? `${op.description} ` : ''}Needs ${scope === 'any' ? 'any valid API key' : `the scope \`${scope}\``}.`;
+      op.responses = { ...op.responses, ...authProblems(scope) };
+    }
+  }
+  return doc;
+}
+
+export const OPENAPI_DOCUMENT: OpenApiDocument = withAccessControl(DOCUMENT);

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import type { ProblemDetails } from '@blixard/contracts';
-import { BlixardError } from '@blixard/domain';
+import { BlixardError, TooManyRequestsError } from '@blixard/domain';
 import type { Logger } from '@blixard/telemetry';
 
 const TITLES: Record<number, string> = {
@@ -70,6 +70,7 @@ export class ProblemFilter implements ExceptionFilter {
       res.status(503).json(err.getResponse());
       return;
     }
+    if (err instanceof TooManyRequestsError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     sendProblem(res, toProblem(err, req.originalUrl ?? req.url, this.logger));
   }
 }

@@ -5,12 +5,15 @@ import { FieldError, isUuid, NotFoundError, validateWebhookSubscription, Validat
 import { AddressNotAllowedError, assertPublicUrl } from '@blixard/service';
 import { AuditLog } from './audit-log';
 import { GATEWAY, GatewayDeps } from './deps';
+import { principalOf, RequireScope } from './auth';
+import { hasScope } from '@blixard/domain';
 
 /**
  * Webhook subscriptions: the notifier POSTs each matching event to `url`, signed with `secret`
  * (HMAC-SHA256, header `Blixard-Signature`), retried with backoff. The secret is never returned.
  */
 @Controller('v1/webhooks')
+@RequireScope('webhooks:admin')
 export class WebhooksController {
   constructor(
     @Inject(GATEWAY) private readonly deps: GatewayDeps,
@@ -27,19 +30,20 @@ export class WebhooksController {
       if (err instanceof AddressNotAllowedError) throw new ValidationError([{ field: 'url', message: err.message }]);
       throw err;
     }
-    const view = await this.deps.live.webhooks.create(input);
+    const principal = principalOf(req);
+    const view = await this.deps.live.webhooks.create({ ...input, tenant: principal.tenant, fleetEvents: hasScope(principal.scopes, 'workers:read') });
     await this.audit.record(req, 'webhook.create', { type: 'webhook', id: view.id }, { url: view.url, events: view.events });
     return view;
   }
 
   @Get()
-  async list(): Promise<{ items: WebhookView[] }> {
-    return { items: await this.deps.live.webhooks.list() };
+  async list(@Req() req: Request): Promise<{ items: WebhookView[] }> {
+    return { items: await this.deps.live.webhooks.list(principalOf(req).tenant) };
   }
 
   @Get(':id')
-  async get(@Param('id') id: string): Promise<WebhookView> {
-    const view = await this.deps.live.webhooks.get(webhookId(id));
+  async get(@Param('id') id: string, @Req() req: Request): Promise<WebhookView> {
+    const view = await this.deps.live.webhooks.get(webhookId(id), principalOf(req).tenant);
     if (!view) throw new NotFoundError('webhook', id);
     return view;
   }
@@ -48,14 +52,15 @@ export class WebhooksController {
   @Delete(':id')
   @HttpCode(204)
   async delete(@Param('id') id: string, @Req() req: Request): Promise<void> {
-    const existing = await this.deps.live.webhooks.get(webhookId(id));
-    if (!existing || !(await this.deps.live.webhooks.delete(id))) throw new NotFoundError('webhook', id);
+    const tenant = principalOf(req).tenant;
+    const existing = await this.deps.live.webhooks.get(webhookId(id), tenant);
+    if (!existing || !(await this.deps.live.webhooks.delete(id, tenant))) throw new NotFoundError('webhook', id);
     await this.audit.record(req, 'webhook.delete', { type: 'webhook', id }, { url: existing.url });
   }
 
   /** Deliveries, newest first, each with every attempt: `?status=pending|succeeded|failed&limit=`. */
   @Get(':id/deliveries')
-  async deliveries(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<{ items: WebhookDeliveryView[] }> {
+  async deliveries(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: Request): Promise<{ items: WebhookDeliveryView[] }> {
     const errors: FieldError[] = [];
     if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a webhook id (a UUID)' });
     if (query.status !== undefined && !['pending', 'succeeded', 'failed'].includes(query.status as string)) errors.push({ field: 'status', message: 'must be pending, succeeded or failed' });
@@ -66,7 +71,7 @@ export class WebhooksController {
     }
     for (const k of Object.keys(query)) if (!['status', 'limit'].includes(k)) errors.push({ field: k, message: 'is not a known query parameter' });
     if (errors.length > 0) throw new ValidationError(errors);
-    const items = await this.deps.live.webhooks.deliveries(id, limit, query.status as string | undefined);
+    const items = await this.deps.live.webhooks.deliveries(id, limit, query.status as string | undefined, principalOf(req).tenant);
     if (!items) throw new NotFoundError('webhook', id);
     return { items };
   }

@@ -5,6 +5,7 @@ import { ConflictError, FieldError, NotFoundError, ValidationError } from '@blix
 import type { WorkerStats } from '@blixard/db';
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
+import { RequireScope } from './auth';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
 
@@ -17,6 +18,7 @@ export class WorkersController {
 
   /** The fleet: backend, status, capacity, running attempts, last heartbeat. */
   @Get()
+  @RequireScope('workers:read')
   list(@Query() query: Record<string, unknown>): Promise<WorkerView[]> {
     const errors: FieldError[] = [];
     // `status` may repeat or be comma-separated; `backend` is given once.
@@ -36,6 +38,7 @@ export class WorkersController {
 
   /** Workers by status, slots online and in use, per backend. */
   @Get('stats')
+  @RequireScope('workers:read')
   stats(): Promise<WorkerStats> {
     return this.deps.workers.stats();
   }
@@ -46,6 +49,7 @@ export class WorkersController {
    */
   @Post(':id/drain')
   @HttpCode(202)
+  @RequireScope('workers:admin')
   async drain(@Param('id') id: string, @Req() req: Request): Promise<WorkerView> {
     const worker = await this.deps.workers.get(id);
     if (!worker) throw new NotFoundError('worker', id);
@@ -58,6 +62,7 @@ export class WorkersController {
   }
 
   @Get(':id')
+  @RequireScope('workers:read')
   async get(@Param('id') id: string): Promise<WorkerView> {
     const worker = await this.deps.workers.get(id);
     if (!worker) throw new NotFoundError('worker', id);

@@ -17,6 +17,9 @@ export interface NotifierOptions {
   concurrency: number;
 }
 
+/** Finished deliveries (and their attempts) stay visible this long. */
+export const DELIVERY_RETENTION_MS = 7 * 24 * 3_600_000;
+
 type ConsumerMessages = Awaited<ReturnType<Awaited<ReturnType<Bus['js']['consumers']['get']>>['consume']>>;
 
 /**
@@ -33,6 +36,7 @@ export class Notifier {
   private readonly inflight = new Set<Promise<void>>();
   private readonly sender: Trigger;
   private readonly counters;
+  private lastPrune = 0;
 
   constructor(private readonly o: NotifierOptions) {
     const m = o.metrics;
@@ -104,6 +108,10 @@ export class Notifier {
 
   /** Takes due deliveries as far as there is room and sends them; true when more may be due. */
   private async sendRound(): Promise<boolean> {
+    if (Date.now() - this.lastPrune > 600_000) {
+      this.lastPrune = Date.now();
+      await this.o.store.pruneFinished(DELIVERY_RETENTION_MS);
+    }
     const room = this.o.concurrency - this.inflight.size;
     if (room <= 0) return false;
     // Held for an attempt's timeout and then some: a notifier that dies mid-attempt hands it back.

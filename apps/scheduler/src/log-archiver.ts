@@ -1,4 +1,4 @@
-import { LogLine, LogMessage, logMessageSchema } from '@blixard/contracts';
+import { LogEndMessage, LogLine, LogMessage, logMessageSchema } from '@blixard/contracts';
 import type { LogStore } from '@blixard/db';
 import { Bus, decodeJson, ensurePullConsumer, JsMsg } from '@blixard/messaging';
 import type { Logger, Metrics } from '@blixard/telemetry';
@@ -67,36 +67,65 @@ export class LogArchiver {
         group.push({ msg, m: decoded.value });
       }
       const all = [...groups.values()];
+      const ends: { msg: JsMsg; m: LogEndMessage }[] = [];
       // A few attempts at a time: each is one transaction per run of lines.
-      for (let i = 0; i < all.length; i += 4) await Promise.all(all.slice(i, i + 4).map((g) => this.storeGroup(g)));
+      for (let i = 0; i < all.length; i += 4) await Promise.all(all.slice(i, i + 4).map((g) => this.storeGroup(g, ends)));
+      // End markers (one per attempt, most attempts print nothing) together in one statement.
+      await this.storeEnds(ends);
     }
   }
 
-  private async storeGroup(items: { msg: JsMsg; m: LogMessage }[]): Promise<void> {
+  private async storeEnds(ends: { msg: JsMsg; m: LogEndMessage }[]): Promise<void> {
+    if (ends.length === 0) return;
+    try {
+      await this.o.store.endMany(ends.map((e) => e.m));
+      for (const e of ends) e.msg.ack();
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23503') {
+        this.o.logger.warn({ err: String(err) }, 'log end markers not stored; will be redelivered');
+        for (const e of ends) e.msg.nak(1000);
+        return;
+      }
+    }
+    // One names no job: find it.
+    for (const e of ends) {
+      try {
+        await this.o.store.endMany([e.m]);
+        e.msg.ack();
+      } catch (err) {
+        if ((err as { code?: string }).code === '23503') {
+          this.counters.rejected.inc({ reason: 'unknown_job' });
+          e.msg.term();
+        } else e.msg.nak(1000);
+      }
+    }
+  }
+
+  private async storeGroup(items: { msg: JsMsg; m: LogMessage }[], ends: { msg: JsMsg; m: LogEndMessage }[]): Promise<void> {
     const { jobId, attempt } = items[0]!.m;
     let i = 0;
     while (i < items.length) {
       const first = items[i]!;
+      if (first.m.type === 'end') {
+        ends.push({ msg: first.msg, m: first.m });
+        i++;
+        continue;
+      }
       // A run: consecutive `lines` messages whose lines follow on without a gap.
       const run = [first];
-      if (first.m.type === 'lines') {
-        while (i + run.length < items.length) {
-          const next = items[i + run.length]!;
-          const prev = run[run.length - 1]!.m;
-          if (next.m.type !== 'lines' || prev.type !== 'lines' || next.m.lines[0]!.seq !== prev.lines[prev.lines.length - 1]!.seq + 1) break;
-          run.push(next);
-        }
+      while (i + run.length < items.length) {
+        const next = items[i + run.length]!;
+        const prev = run[run.length - 1]!.m;
+        if (next.m.type !== 'lines' || prev.type !== 'lines' || next.m.lines[0]!.seq !== prev.lines[prev.lines.length - 1]!.seq + 1) break;
+        run.push(next);
       }
       try {
-        if (first.m.type === 'end') {
-          await this.o.store.end(jobId, attempt, first.m);
-        } else {
-          const lines: LogLine[] = run.flatMap((r) => (r.m.type === 'lines' ? r.m.lines : []));
-          const result = await this.o.store.append(jobId, attempt, lines);
-          this.counters.lines.inc({ result: 'stored' }, result.stored);
-          if (result.skipped > 0) this.counters.lines.inc({ result: 'duplicate' }, result.skipped);
-          if (result.dropped > 0) this.counters.lines.inc({ result: 'over_cap' }, result.dropped);
-        }
+        const lines: LogLine[] = run.flatMap((r) => (r.m.type === 'lines' ? r.m.lines : []));
+        const result = await this.o.store.append(jobId, attempt, lines);
+        this.counters.lines.inc({ result: 'stored' }, result.stored);
+        if (result.skipped > 0) this.counters.lines.inc({ result: 'duplicate' }, result.skipped);
+        if (result.dropped > 0) this.counters.lines.inc({ result: 'over_cap' }, result.dropped);
         for (const r of run) r.msg.ack();
       } catch (err) {
         if ((err as { code?: string }).code === '23503') {

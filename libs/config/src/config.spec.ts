@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { CONFIG_TABLE, ConfigError, configTableMarkdown, loadConfig, parseLabels, parseResources } from './config';
 
 describe('configuration from the environment', () => {
@@ -55,5 +57,12 @@ describe('configuration from the environment', () => {
     expect(new Set(names).size).toBe(names.length);
     const table = configTableMarkdown();
     for (const name of names) expect(table).toContain(`\`${name}\``);
+  });
+
+  it('is the table the README shows (regenerate it with `node apps/cli/dist/main.js config`)', () => {
+    const readme = readFileSync(path.join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const start = readme.indexOf('| variable | default | meaning |', readme.indexOf('## Configuration'));
+    const shown = readme.slice(start, readme.indexOf('\n\n', start)).trim();
+    expect(shown).toBe(configTableMarkdown().trim());
   });
 });

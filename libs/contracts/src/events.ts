@@ -34,6 +34,8 @@ export interface JobEventData {
   error: { code: string | null; message: string } | null;
   exitCode: number | null;
   result?: unknown;
+  /** The tenant that owns the job: only its API keys and webhooks receive the event (absent: `default`). */
+  tenant?: string;
 }
 
 export function jobEventType(transition: JobTransitionName): string {

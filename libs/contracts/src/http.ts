@@ -19,6 +19,8 @@ export interface JobAttemptView {
 
 export interface JobView {
   id: string;
+  /** The tenant that owns the job. */
+  tenant: string;
   queue: string;
   backend: string;
   status: JobStatus;
@@ -109,6 +111,8 @@ export interface ProblemDetails {
 
 export interface ScheduleView {
   id: string;
+  /** The tenant that owns the schedule and the jobs it makes. */
+  tenant: string;
   name: string | null;
   cron: string;
   timezone: string;
@@ -135,4 +139,24 @@ export interface QueueView {
   placementPolicy: 'binpack' | 'spread' | 'first-fit' | 'round-robin' | 'explicit';
   /** Jobs of this queue by status. */
   counts: Partial<Record<JobStatus, number>>;
+}
+
+/** An API key as the API shows it: never its secret (the token is shown once, at creation). */
+export interface ApiKeyView {
+  id: string;
+  tenant: string;
+  name: string;
+  scopes: string[];
+  /** The token's public part: `bk_<prefix>_...`. */
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+/** `POST /v1/keys` (and `blixard keys create`): the key and its token, which is not shown again. */
+export interface CreatedApiKey {
+  key: ApiKeyView;
+  token: string;
 }

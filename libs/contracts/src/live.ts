@@ -113,6 +113,8 @@ export interface WebhookEventData {
   reason: string;
   failingSince: string | null;
   disabledAt: string;
+  /** The tenant that owns the webhook. */
+  tenant?: string;
 }
 
 export function webhookEvent(type: 'disabled', data: WebhookEventData, source: string, time: Date = new Date()): CloudEvent<WebhookEventData> {
@@ -151,6 +153,8 @@ export function eventTypeMatches(pattern: string, type: string): boolean {
 
 export interface WebhookView {
   id: string;
+  /** The tenant that owns the webhook: it receives that tenant's events only. */
+  tenant: string;
   url: string;
   /** Event type patterns it receives (`dev.blixard.job.completed`, `dev.blixard.job.*`, `*`). */
   events: string[];
@@ -195,8 +199,12 @@ export interface WebhookDeliveryView {
 export interface AuditEntryView {
   id: string;
   at: string;
-  /** Who: the API key once keys exist; `anonymous` until then. */
+  /** Who: the API key's id (`anonymous` when auth is disabled). */
   actor: string;
+  /** The API key's name. */
+  actorName: string | null;
+  /** The tenant the action was taken in. */
+  tenant: string;
   remoteAddress: string | null;
   /** What: `job.submit`, `job.cancel`, `job.retry`, `jobs.retry`, `worker.drain`, `webhook.create`, `webhook.delete`, `queue.update`, `fairness.update`. */
   action: string;

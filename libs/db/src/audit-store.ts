@@ -4,6 +4,8 @@ import { poolOf, type Db } from './prisma';
 
 export interface AuditRecord {
   actor: string;
+  actorName?: string | null;
+  tenant?: string;
   remoteAddress: string | null;
   action: string;
   targetType: string;
@@ -21,8 +23,8 @@ export class AuditStore {
 
   async record(entry: AuditRecord): Promise<void> {
     await this.pool.query(
-      `INSERT INTO audit_log (actor, remote_address, action, target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)`,
-      [entry.actor, entry.remoteAddress, entry.action, entry.targetType, entry.targetId, JSON.stringify(entry.details ?? {})],
+      `INSERT INTO audit_log (actor, remote_address, action, target_type, target_id, details, actor_name, tenant) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
+      [entry.actor, entry.remoteAddress, entry.action, entry.targetType, entry.targetId, JSON.stringify(entry.details ?? {}), entry.actorName ?? null, entry.tenant ?? 'default'],
     );
   }
 
@@ -30,7 +32,7 @@ export class AuditStore {
    * Newest first. `action` matches exactly, or a prefix with `.*` (`job.*`); `cursor` is the
    * `nextCursor` of the previous page (an entry id).
    */
-  async list(filter: { action?: string; since?: Date; actor?: string; targetId?: string }, limit: number, cursor?: string): Promise<AuditPage> {
+  async list(filter: { action?: string; since?: Date; actor?: string; targetId?: string; tenant?: string }, limit: number, cursor?: string): Promise<AuditPage> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, value: unknown) => {
@@ -42,6 +44,7 @@ export class AuditStore {
     if (filter.since) add(`at >= ?`, filter.since);
     if (filter.actor) add(`actor = ?`, filter.actor);
     if (filter.targetId) add(`target_id = ?`, filter.targetId);
+    if (filter.tenant !== undefined) add(`tenant = ?`, filter.tenant);
     if (cursor) add(`id < ?::bigint`, cursor);
     params.push(limit + 1);
     const { rows } = await this.pool.query<RawEntry>(
@@ -57,6 +60,8 @@ interface RawEntry {
   id: string;
   at: Date;
   actor: string;
+  actor_name: string | null;
+  tenant: string;
   remote_address: string | null;
   action: string;
   target_type: string;
@@ -69,6 +74,8 @@ function entryView(r: RawEntry): AuditEntryView {
     id: String(r.id),
     at: r.at.toISOString(),
     actor: r.actor,
+    actorName: r.actor_name,
+    tenant: r.tenant,
     remoteAddress: r.remote_address,
     action: r.action,
     targetType: r.target_type,

@@ -3,7 +3,7 @@ import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planD
 import { jobEventRow } from './outbox-rows';
 import type { Pool } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { inTransaction, insertOutbox, jobFromRow, Sql } from './sql';
+import { inTransaction, jobFromRow, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -57,8 +57,7 @@ export class DispatchStore {
       const byBackend = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
       // Fairness shares each backend's slots: one weighted round robin per backend, whose position
       // is shared by every replica (each round continues where the last one stopped).
-      const { rows: cursorRows } = await tx.query<{ backend: string; fair_key: string | null; fair_used: number }>(`SELECT backend, fair_key, fair_used FROM dispatch_cursor`);
-      const cursors = new Map(cursorRows.map((c) => [c.backend, { key: c.fair_key, used: c.fair_used }]));
+      const cursors = state.cursors;
       const plan = { chosen: [] as string[], placements: new Map<string, string>(), waiting: new Map<string, string>() };
       for (const [backend, byKey] of byBackend) {
         if (plan.chosen.length >= limit) break;
@@ -86,23 +85,32 @@ export class DispatchStore {
       // its worker (and what it reserved there) from now until the attempt ends.
       const { rows: claimed } = await tx.query(
         `UPDATE jobs
+         -- clock_timestamp(), not now(): the transaction began before another replica may have made
+         -- the job due, and a claim must never look earlier than the job's run-at.
          SET status = 'CLAIMED', attempt = attempt + 1, worker_id = p.worker_id, deadline_at = NULL, wait_reason = NULL,
              lease_expires_at = now() + ($1::int * interval '1 millisecond'),
-             dispatched_at = now(), updated_at = now()
+             dispatched_at = clock_timestamp(), updated_at = now()
          FROM unnest($2::uuid[], $3::text[]) AS p(id, worker_id)
          WHERE jobs.id = p.id AND jobs.status = 'PENDING'
-         RETURNING jobs.*`,
+         RETURNING jobs.*, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.child_id = jobs.id) AS has_parents`,
         [this.options.claimLeaseMs, plan.chosen, plan.chosen.map((id) => plan.placements.get(id) ?? null)],
       );
       const order = new Map(plan.chosen.map((id, i) => [id, i]));
       const jobs = claimed.map(jobFromRow).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+      // The attempt rows and the `claimed` events in one statement (one round trip under the lock).
+      const events = jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING'));
       await tx.query(
-        `INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
-         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])`,
-        [jobs.map((j) => j.id), jobs.map((j) => j.attempt), jobs.map((j) => j.queue), jobs.map((j) => j.concurrencyKey), jobs.map((j) => j.dispatchedAt)],
+        `WITH attempts AS (
+           INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
+           SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::timestamptz[]))
+         INSERT INTO outbox_events (subject, event) SELECT * FROM unnest($6::text[], $7::jsonb[])`,
+        [
+          jobs.map((j) => j.id), jobs.map((j) => j.attempt), jobs.map((j) => j.queue), jobs.map((j) => j.concurrencyKey), jobs.map((j) => j.dispatchedAt),
+          events.map((e) => e.subject), events.map((e) => JSON.stringify(e.event)),
+        ],
       );
-      await insertOutbox(tx, jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING')));
-      const parents = await loadParents(tx, jobs.map((j) => j.id));
+      const dependents = claimed.filter((r) => r.has_parents).map((r) => r.id as string);
+      const parents = dependents.length > 0 ? await loadParents(tx, dependents) : new Map<string, ParentResult[]>();
       return { jobs, parents, locked: true, more: plan.chosen.length === limit };
     });
   }
@@ -130,15 +138,42 @@ export class DispatchStore {
     }
   }
 
-  /** Capacity, attempts in flight, queue controls, recent dispatches and weights. */
-  private async loadState(tx: Sql): Promise<DispatchState> {
-    const { rows: capacity } = await tx.query<{ backend: string; slots: number }>(
-      `SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend`);
-    const { rows: inFlight } = await tx.query<{ backend: string; queue: string; concurrency_key: string | null; fairness_key: string; n: number }>(
-      `SELECT backend, queue, concurrency_key, fairness_key, count(*)::int AS n FROM jobs
-       WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key, fairness_key`);
-    const { rows: queueRows } = await tx.query<QueueRow>(`SELECT * FROM queues`);
-    const { rows: weights } = await tx.query<{ key: string; weight: number }>(`SELECT key, weight FROM fairness_weights`);
+  /**
+   * Capacity, attempts in flight, queue controls, weights, the fleet with what each worker holds,
+   * and the fairness cursors: one statement (one round trip), since a round holds the dispatch
+   * lock and every other replica's round waits for it. Rate-limit windows follow only for queues
+   * that have rate limits.
+   */
+  private async loadState(tx: Sql): Promise<DispatchState & { cursors: Map<string, FairCursor> }> {
+    const { rows: [snap] } = await tx.query<{
+      capacity: { backend: string; slots: number }[];
+      in_flight: { backend: string; queue: string; concurrency_key: string | null; fairness_key: string; n: number }[];
+      queues: QueueRow[];
+      weights: { key: string; weight: number }[];
+      workers: { id: string; backend: string; labels: Record<string, string>; capacity: Record<string, number>; concurrency: number; since: string }[];
+      held: { worker_id: string; resource: string; amount: number }[];
+      cursors: { backend: string; fair_key: string | null; fair_used: number }[];
+    }>(`
+      SELECT
+        (SELECT coalesce(json_agg(c), '[]') FROM (
+           SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend) c) AS capacity,
+        (SELECT coalesce(json_agg(f), '[]') FROM (
+           SELECT backend, queue, concurrency_key, fairness_key, count(*)::int AS n FROM jobs
+           WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key, fairness_key) f) AS in_flight,
+        (SELECT coalesce(json_agg(q), '[]') FROM queues q) AS queues,
+        (SELECT coalesce(json_agg(w), '[]') FROM fairness_weights w) AS weights,
+        (SELECT coalesce(json_agg(w), '[]') FROM (
+           SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE') w) AS workers,
+        (SELECT coalesce(json_agg(h), '[]') FROM (
+           SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
+           WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id IS NOT NULL GROUP BY worker_id
+           UNION ALL
+           SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
+           CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
+           WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id IS NOT NULL AND j.requirements IS NOT NULL
+           GROUP BY j.worker_id, r.key) h) AS held,
+        (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors`);
+    const { capacity, in_flight: inFlight, queues: queueRows, weights } = snap!;
 
     const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
     const queueInFlight = new Map<string, number>();
@@ -189,42 +224,28 @@ export class DispatchStore {
         for (const r of rows) keyRecent.set(keyOf(name, r.concurrency_key), r.n);
       }
     }
-    const { fleet, placement } = await this.loadFleet(tx, queueRows);
-    return { freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent, weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight, fleet, placement };
-  }
 
-  /**
-   * Online workers with what the attempts in flight on them hold: one slot each, plus the
-   * resources of placed attempts (held from the claim to the end of the attempt).
-   */
-  private async loadFleet(tx: Sql, queueRows: QueueRow[]): Promise<Pick<DispatchState, 'fleet' | 'placement'>> {
-    const { rows: workers } = await tx.query<{ id: string; backend: string; labels: Record<string, string>; capacity: Record<string, number>; concurrency: number; since: Date }>(
-      `SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE'`);
+    // The fleet, for jobs with requirements: online workers with what attempts in flight hold there
+    // (one slot each, plus a placed attempt's resources, from its claim to its end).
     const fleet = new Map<string, FleetWorker[]>();
     const byId = new Map<string, FleetWorker>();
-    for (const w of workers) {
+    for (const w of snap!.workers) {
       const numeric = Object.fromEntries(Object.entries(w.capacity ?? {}).filter(([, v]) => typeof v === 'number'));
-      const fw: FleetWorker = { id: w.id, backend: w.backend, labels: w.labels ?? {}, capacity: { ...numeric, slots: w.concurrency }, used: {}, since: new Date(w.since).getTime() };
+      const fw: FleetWorker = { id: w.id, backend: w.backend, labels: w.labels ?? {}, capacity: { ...numeric, slots: w.concurrency }, used: {}, since: Date.parse(w.since) };
       byId.set(w.id, fw);
       (fleet.get(w.backend) ?? fleet.set(w.backend, []).get(w.backend)!).push(fw);
     }
-    if (byId.size > 0) {
-      const { rows: held } = await tx.query<{ worker_id: string; resource: string; amount: number }>(
-        `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
-         WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id IS NOT NULL GROUP BY worker_id
-         UNION ALL
-         SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
-         CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
-         WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id IS NOT NULL AND j.requirements IS NOT NULL
-         GROUP BY j.worker_id, r.key`);
-      for (const h of held) {
-        const w = byId.get(h.worker_id);
-        if (w) w.used[h.resource] = (w.used[h.resource] ?? 0) + Number(h.amount);
-      }
+    for (const h of snap!.held) {
+      const w = byId.get(h.worker_id);
+      if (w) w.used[h.resource] = (w.used[h.resource] ?? 0) + Number(h.amount);
     }
     const placement = new Map(queueRows.map((q) => [q.name, { policy: (q.placement_policy ?? 'binpack') as PlacementPolicy, lastWorker: q.last_placed_worker }]));
-    for (const [q, p] of placement) this.lastPlaced.set(q, p.lastWorker);
-    return { fleet, placement };
+    for (const [q, pl] of placement) this.lastPlaced.set(q, pl.lastWorker);
+    const cursors = new Map(snap!.cursors.map((c) => [c.backend, { key: c.fair_key, used: c.fair_used }]));
+    return {
+      freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent,
+      weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight, fleet, placement, cursors,
+    };
   }
 
   /**

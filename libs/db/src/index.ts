@@ -13,3 +13,4 @@ export * from './progress-store';
 export * from './log-store';
 export * from './webhook-store';
 export * from './audit-store';
+export * from './api-key-store';

@@ -9,6 +9,8 @@ export interface JobFilter {
   queue?: string;
   /** Jobs carrying every one of these labels. */
   labels?: Record<string, string>;
+  /** One tenant's jobs only. */
+  tenant?: string;
 }
 
 export const MAX_PAGE_SIZE = 500;
@@ -17,9 +19,31 @@ export const MAX_PAGE_SIZE = 500;
 export class JobQueries {
   constructor(private readonly db: Db) {}
 
-  async get(id: string): Promise<JobView | null> {
+  /** `tenant`: null when the job belongs to another tenant (the caller answers 404, as for no job). */
+  async get(id: string, tenant?: string): Promise<JobView | null> {
     const job = await this.db.job.findUnique({ where: { id }, include: { attempts: true, parents: { select: { parentId: true } } } });
-    return job ? toJobView(job) : null;
+    if (!job || (tenant !== undefined && job.tenant !== tenant)) return null;
+    return toJobView(job);
+  }
+
+  /** The owner of a job (tenant and submitting key), or null when there is no such job in `tenant`. */
+  async owner(id: string, tenant?: string): Promise<{ tenant: string; submittedBy: string | null } | null> {
+    const job = await this.db.job.findUnique({ where: { id }, select: { tenant: true, submittedBy: true } });
+    if (!job || (tenant !== undefined && job.tenant !== tenant)) return null;
+    return job;
+  }
+
+  /**
+   * How many of the tenant's jobs wait (BLOCKED, SCHEDULED or PENDING), counting no further than
+   * `upTo` (the quota: past it the exact number does not matter, and counting it would be slow).
+   */
+  async waitingCount(tenant: string, upTo: number): Promise<number> {
+    const rows = await this.db.$queryRawUnsafe<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM jobs WHERE tenant = $1 AND status IN ('BLOCKED', 'SCHEDULED', 'PENDING') LIMIT $2) t`,
+      tenant,
+      upTo,
+    );
+    return rows[0]?.n ?? 0;
   }
 
   /** Newest first; `cursor` is the opaque `nextCursor` of the previous page. */
@@ -28,6 +52,7 @@ export class JobQueries {
     if (filter.status?.length) where.status = { in: filter.status };
     if (filter.backend) where.backend = filter.backend;
     if (filter.queue) where.queue = filter.queue;
+    if (filter.tenant !== undefined) where.tenant = filter.tenant;
     if (filter.labels && Object.keys(filter.labels).length > 0) {
       where.AND = Object.entries(filter.labels).map(([k, v]) => ({ labels: { path: [k], equals: v } }));
     }
@@ -38,8 +63,8 @@ export class JobQueries {
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.id) : null };
   }
 
-  async stats(): Promise<StatsView> {
-    const groups = await this.db.job.groupBy({ by: ['backend', 'status'], _count: { _all: true } });
+  async stats(tenant?: string): Promise<StatsView> {
+    const groups = await this.db.job.groupBy({ by: ['backend', 'status'], where: tenant === undefined ? {} : { tenant }, _count: { _all: true } });
     const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
     const byBackend: StatsView['byBackend'] = {};
     let total = 0;

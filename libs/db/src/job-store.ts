@@ -81,6 +81,15 @@ function canonicalJson(value: unknown): string {
 
 const addMs = (d: Date, ms: number): Date => new Date(d.getTime() + ms);
 
+/** The tenant of everything made without an API key (auth disabled, jobs from before tenancy). */
+export const DEFAULT_TENANT = 'default';
+
+/** Who a new job belongs to: its tenant and the API key that submitted it. */
+export interface JobOwner {
+  tenant?: string;
+  submittedBy?: string | null;
+}
+
 /**
  * Every write to a job goes through here: one transaction over the job row, its attempt row and
  * the outbox event of the transition. Each write locks the row, asks the domain's transition table
@@ -106,18 +115,19 @@ export class JobStore {
    * second submission of the same body returns the first job (`created: false`); a different
    * body under the same key is a 409.
    */
-  async submit(submission: JobSubmission, bodyHash: string, now: Date = new Date()): Promise<{ job: Job; created: boolean }> {
+  async submit(submission: JobSubmission, bodyHash: string, now: Date = new Date(), owner: JobOwner = {}): Promise<{ job: Job; created: boolean }> {
+    const tenant = owner.tenant ?? DEFAULT_TENANT;
     if (submission.idempotencyKey !== null) {
-      const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
+      const existing = await this.findByIdempotencyKey(tenant, submission.queue, submission.idempotencyKey);
       if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
     }
     try {
-      const job = await inTransaction(this.pool, (tx) => this.insertJob(tx, submission, bodyHash, now));
+      const job = await inTransaction(this.pool, (tx) => this.insertJob(tx, submission, bodyHash, now, owner));
       return { job, created: true };
     } catch (err) {
       // Two submissions with one key raced; the loser returns the winner's job.
       if (submission.idempotencyKey !== null && (err as { code?: string }).code === '23505') {
-        const existing = await this.findByIdempotencyKey(submission.queue, submission.idempotencyKey);
+        const existing = await this.findByIdempotencyKey(tenant, submission.queue, submission.idempotencyKey);
         if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
       }
       throw err;
@@ -128,12 +138,14 @@ export class JobStore {
    * Inserts a job, its dependency edges and its `created` event within `tx`. Parents must exist
    * (a missing one is a 400), so every edge points to an older job: cycles cannot be built.
    */
-  async insertJob(tx: Sql, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } = {}): Promise<Job> {
+  async insertJob(tx: Sql, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } & JobOwner = {}): Promise<Job> {
+    const tenant = extra.tenant ?? DEFAULT_TENANT;
     let parentTraces: unknown[] = [];
     if (submission.dependsOn.length > 0) {
       // FOR SHARE: a parent cannot finish while its new dependent is being written, so the
-      // resolver that runs after its transition sees this dependent.
-      const { rows: found } = await tx.query<{ id: string; trace_context: unknown }>(`SELECT id, trace_context FROM jobs WHERE id = ANY($1::uuid[]) FOR SHARE`, [submission.dependsOn]);
+      // resolver that runs after its transition sees this dependent. Another tenant's job is
+      // reported as missing, like one that never existed.
+      const { rows: found } = await tx.query<{ id: string; trace_context: unknown }>(`SELECT id, trace_context FROM jobs WHERE id = ANY($1::uuid[]) AND tenant = $2 FOR SHARE`, [submission.dependsOn, tenant]);
       parentTraces = found.map((r) => r.trace_context);
       const known = new Set(found.map((r) => r.id));
       const missing = submission.dependsOn.map((id, i) => ({ id, i })).filter(({ id }) => !known.has(id));
@@ -159,6 +171,8 @@ export class JobStore {
       fairnessKey: submission.fairnessKey,
       onParentFailure: submission.onParentFailure,
       scheduleId: extra.scheduleId ?? null,
+      tenant,
+      submittedBy: extra.submittedBy ?? null,
       // The submit's trace (the HTTP request, or the cron fire): its dispatch continues it, its
       // retries and dependents link back to it (see @blixard/telemetry job-spans.ts).
       traceContext: captureTraceContext(parentTraces) as unknown as Job['traceContext'],
@@ -220,8 +234,8 @@ export class JobStore {
     return moved;
   }
 
-  private async findByIdempotencyKey(queue: string, key: string): Promise<Job | null> {
-    const holder = await this.db.job.findUnique({ where: { queue_idempotencyKey: { queue, idempotencyKey: key } } });
+  private async findByIdempotencyKey(tenant: string, queue: string, key: string): Promise<Job | null> {
+    const holder = await this.db.job.findUnique({ where: { tenant_queue_idempotencyKey: { tenant, queue, idempotencyKey: key } } });
     if (!holder) return null;
     if (Date.now() - holder.createdAt.getTime() <= this.windowMs) return holder;
     await this.db.job.updateMany({ where: { id: holder.id, idempotencyKey: key }, data: { idempotencyKey: null, requestHash: null } });
@@ -610,9 +624,9 @@ export class JobStore {
   }
 
   /** Redrives up to `limit` FAILED/CANCELLED jobs matching the filter; returns their ids. */
-  async redriveMany(filter: { status: ('FAILED' | 'CANCELLED')[]; backend?: string; queue?: string }, limit: number): Promise<string[]> {
+  async redriveMany(filter: { status: ('FAILED' | 'CANCELLED')[]; backend?: string; queue?: string; tenant?: string }, limit: number): Promise<string[]> {
     const rows = await this.db.job.findMany({
-      where: { status: { in: filter.status }, ...(filter.backend ? { backend: filter.backend } : {}), ...(filter.queue ? { queue: filter.queue } : {}) },
+      where: { status: { in: filter.status }, ...(filter.tenant !== undefined ? { tenant: filter.tenant } : {}), ...(filter.backend ? { backend: filter.backend } : {}), ...(filter.queue ? { queue: filter.queue } : {}) },
       select: { id: true },
       orderBy: { id: 'asc' },
       take: limit,

@@ -95,19 +95,32 @@ export class LogStore {
     });
   }
 
-  /** The executor's end marker: nothing after `lastSeq` will come for this attempt. */
-  async end(jobId: string, attempt: number, marker: { lastSeq: number; droppedLines: number; droppedBytes: number; at: number }): Promise<void> {
-    await inTransaction(this.pool, async (tx) => {
-      await this.lockSummary(tx, jobId, attempt);
-      await tx.query(
-        `UPDATE job_log_attempts
-         SET end_seq = $3, ended_at = COALESCE(ended_at, $4),
-             dropped_lines = GREATEST(dropped_lines, $5), dropped_bytes = GREATEST(dropped_bytes, $6),
-             truncated = truncated OR $5 > 0
-         WHERE job_id = $1::uuid AND attempt = $2`,
-        [jobId, attempt, marker.lastSeq, new Date(marker.at), marker.droppedLines, marker.droppedBytes],
-      );
-    });
+  /**
+   * The executors' end markers (nothing after `lastSeq` will come for the attempt), many in one
+   * statement (most attempts print nothing: one row each, no lock dance).
+   * Throws on an unknown job (23503): the caller then applies them one by one.
+   */
+  async endMany(markers: { jobId: string; attempt: number; lastSeq: number; droppedLines: number; droppedBytes: number; at: number }[]): Promise<void> {
+    if (markers.length === 0) return;
+    // One row may be named once per statement: the last marker of an attempt wins (they are equal).
+    markers = [...new Map(markers.map((m) => [`${m.jobId}:${m.attempt}`, m])).values()];
+    await this.pool.query(
+      `INSERT INTO job_log_attempts AS a (job_id, attempt, end_seq, ended_at, dropped_lines, dropped_bytes, truncated)
+       SELECT j, n, e, t, dl, db, dl > 0
+       FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::int[], $6::int[]) AS m(j, n, e, t, dl, db)
+       ON CONFLICT (job_id, attempt) DO UPDATE
+       SET end_seq = EXCLUDED.end_seq, ended_at = COALESCE(a.ended_at, EXCLUDED.ended_at),
+           dropped_lines = GREATEST(a.dropped_lines, EXCLUDED.dropped_lines), dropped_bytes = GREATEST(a.dropped_bytes, EXCLUDED.dropped_bytes),
+           truncated = a.truncated OR EXCLUDED.truncated`,
+      [
+        markers.map((m) => m.jobId),
+        markers.map((m) => m.attempt),
+        markers.map((m) => m.lastSeq),
+        markers.map((m) => new Date(m.at)),
+        markers.map((m) => m.droppedLines),
+        markers.map((m) => m.droppedBytes),
+      ],
+    );
   }
 
   /** The stored lines of an attempt after `afterSeq`, in order, with its summary. */

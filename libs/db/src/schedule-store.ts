@@ -36,10 +36,11 @@ export class ScheduleStore {
     private readonly graceMs = 60_000,
   ) {}
 
-  async create(def: ScheduleDefinition, now = new Date()): Promise<ScheduleView> {
+  async create(def: ScheduleDefinition, now = new Date(), tenant = 'default'): Promise<ScheduleView> {
     const row = await this.db.schedule.create({
       data: {
         id: newJobId(),
+        tenant,
         name: def.name,
         cron: def.cron,
         timezone: def.timezone,
@@ -58,20 +59,22 @@ export class ScheduleStore {
     return toScheduleView(row);
   }
 
-  async list(): Promise<ScheduleView[]> {
-    return (await this.db.schedule.findMany({ orderBy: { createdAt: 'asc' } })).map(toScheduleView);
+  /** `tenant`: that tenant's schedules only (undefined: every tenant's). */
+  async list(tenant?: string): Promise<ScheduleView[]> {
+    return (await this.db.schedule.findMany({ where: tenant === undefined ? {} : { tenant }, orderBy: { createdAt: 'asc' } })).map(toScheduleView);
   }
 
-  async get(id: string): Promise<ScheduleView> {
+  /** Another tenant's schedule is not found, like one that never existed. */
+  async get(id: string, tenant?: string): Promise<ScheduleView> {
     const row = await this.db.schedule.findUnique({ where: { id } });
-    if (!row) throw new NotFoundError('schedule', id);
+    if (!row || (tenant !== undefined && row.tenant !== tenant)) throw new NotFoundError('schedule', id);
     return toScheduleView(row);
   }
 
   /** Pausing stops fires; resuming starts from now: fire times missed while paused are not caught up. */
-  async setPaused(id: string, paused: boolean, now = new Date()): Promise<ScheduleView> {
+  async setPaused(id: string, paused: boolean, now = new Date(), tenant?: string): Promise<ScheduleView> {
     const row = await this.db.schedule.findUnique({ where: { id } });
-    if (!row) throw new NotFoundError('schedule', id);
+    if (!row || (tenant !== undefined && row.tenant !== tenant)) throw new NotFoundError('schedule', id);
     if (row.paused === paused) return toScheduleView(row);
     const updated = await this.db.schedule.update({
       where: { id },
@@ -82,8 +85,8 @@ export class ScheduleStore {
     return toScheduleView(updated);
   }
 
-  async delete(id: string): Promise<void> {
-    const { count } = await this.db.schedule.deleteMany({ where: { id } });
+  async delete(id: string, tenant?: string): Promise<void> {
+    const { count } = await this.db.schedule.deleteMany({ where: tenant === undefined ? { id } : { id, tenant } });
     if (count === 0) throw new NotFoundError('schedule', id);
   }
 
@@ -137,14 +140,14 @@ export class ScheduleStore {
             }
           }
           const key = `schedule:${id}:${t.toISOString()}`;
-          const { rows: [existing] } = await tx.query<{ id: string }>(`SELECT id FROM jobs WHERE queue = $1 AND idempotency_key = $2`, [template.queue, key]);
+          const { rows: [existing] } = await tx.query<{ id: string }>(`SELECT id FROM jobs WHERE tenant = $3 AND queue = $1 AND idempotency_key = $2`, [template.queue, key, row.tenant]);
           if (existing) {
             lastJobId = existing.id;
             continue;
           }
           const submission: JobSubmission = { ...template, idempotencyKey: key, runAt: null, dependsOn: [] };
           // The fire is the root of its job's trace (the job stores its context), linked to the schedule's creation.
-          const job = await traceCronFire(id, t, row.trace_context, () => this.jobs.insertJob(tx, submission, requestHash(template), now, { scheduleId: id }));
+          const job = await traceCronFire(id, t, row.trace_context, () => this.jobs.insertJob(tx, submission, requestHash(template), now, { scheduleId: id, tenant: row.tenant as string }));
           lastJobId = job.id;
           outcome.fired++;
         }
@@ -166,6 +169,7 @@ export class ScheduleStore {
 export function toScheduleView(s: Schedule): ScheduleView {
   return {
     id: s.id,
+    tenant: s.tenant,
     name: s.name,
     cron: s.cron,
     timezone: s.timezone,

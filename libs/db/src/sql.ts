@@ -48,6 +48,7 @@ const JOB_COLUMNS = {
   dispatchedAt: 'dispatched_at', startedAt: 'started_at', finishedAt: 'finished_at', concurrencyKey: 'concurrency_key',
   fairnessKey: 'fairness_key', onParentFailure: 'on_parent_failure', scheduleId: 'schedule_id',
   requirements: 'requirements', placementDeadlineAt: 'placement_deadline_at', waitReason: 'wait_reason',
+  tenant: 'tenant', submittedBy: 'submitted_by',
 } as const satisfies Record<keyof Job, string>;
 
 const ATTEMPT_COLUMNS = {
@@ -59,7 +60,7 @@ const ATTEMPT_COLUMNS = {
 
 /** Casts for the columns whose type a bare parameter does not carry. */
 const JOB_CASTS: Partial<Record<keyof Job, string>> = {
-  payload: 'jsonb', labels: 'jsonb', backoff: 'jsonb', result: 'jsonb', traceContext: 'jsonb', requirements: 'jsonb', status: '"JobStatus"', scheduleId: 'uuid',
+  payload: 'jsonb', labels: 'jsonb', backoff: 'jsonb', result: 'jsonb', traceContext: 'jsonb', requirements: 'jsonb', status: '"JobStatus"', scheduleId: 'uuid', submittedBy: 'uuid',
 };
 const ATTEMPT_CASTS: Partial<Record<keyof JobAttempt, string>> = { result: 'jsonb', outcome: '"AttemptOutcome"' };
 

@@ -24,6 +24,7 @@ export function toAttemptView(a: JobAttempt): JobAttemptView {
 export function toJobView(job: Job & { attempts?: JobAttempt[]; parents?: { parentId: string }[] }): JobView {
   const view: JobView = {
     id: job.id,
+    tenant: job.tenant,
     queue: job.queue,
     backend: job.backend,
     status: job.status,
@@ -95,6 +96,7 @@ export function toJobEventData(job: Job, previousStatus: JobStatus | null, withR
     finishedAt: iso(job.finishedAt),
     error: job.error ? { code: job.errorCode, message: job.error } : null,
     exitCode: job.exitCode,
+    tenant: job.tenant,
   };
   if (withResult) data.result = job.result ?? null;
   return data;

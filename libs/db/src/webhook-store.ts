@@ -9,6 +9,10 @@ export interface WebhookInput {
   url: string;
   events: string[];
   secret: string;
+  /** The owning tenant (default `default`): the webhook receives that tenant's events only. */
+  tenant?: string;
+  /** Whether it also receives fleet (worker) events, which belong to no tenant (default true). */
+  fleetEvents?: boolean;
 }
 
 /** How a failing delivery is retried and when a failing webhook is disabled. */
@@ -60,25 +64,27 @@ export class WebhookStore {
 
   async create(input: WebhookInput): Promise<WebhookView> {
     const { rows } = await this.pool.query<RawWebhook>(
-      `INSERT INTO webhooks (id, url, events, secret) VALUES ($1::uuid, $2, $3::jsonb, $4) RETURNING *`,
-      [randomUUID(), input.url, JSON.stringify(input.events), input.secret],
+      `INSERT INTO webhooks (id, url, events, secret, tenant, fleet_events) VALUES ($1::uuid, $2, $3::jsonb, $4, $5, $6) RETURNING *`,
+      [randomUUID(), input.url, JSON.stringify(input.events), input.secret, input.tenant ?? 'default', input.fleetEvents ?? true],
     );
     return webhookView(rows[0]!);
   }
 
-  async list(): Promise<WebhookView[]> {
-    const { rows } = await this.pool.query<RawWebhook>(`SELECT * FROM webhooks ORDER BY created_at, id`);
+  /** `tenant`: that tenant's webhooks only (undefined: every tenant's). */
+  async list(tenant?: string): Promise<WebhookView[]> {
+    const { rows } = await this.pool.query<RawWebhook>(`SELECT * FROM webhooks WHERE ($1::text IS NULL OR tenant = $1) ORDER BY created_at, id`, [tenant ?? null]);
     return rows.map(webhookView);
   }
 
-  async get(id: string): Promise<WebhookView | null> {
-    const { rows } = await this.pool.query<RawWebhook>(`SELECT * FROM webhooks WHERE id = $1::uuid`, [id]);
+  /** Another tenant's webhook is null, like one that does not exist. */
+  async get(id: string, tenant?: string): Promise<WebhookView | null> {
+    const { rows } = await this.pool.query<RawWebhook>(`SELECT * FROM webhooks WHERE id = $1::uuid AND ($2::text IS NULL OR tenant = $2)`, [id, tenant ?? null]);
     return rows[0] ? webhookView(rows[0]) : null;
   }
 
-  /** Deletes the webhook with its deliveries; false when there was none. */
-  async delete(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(`DELETE FROM webhooks WHERE id = $1::uuid`, [id]);
+  /** Deletes the webhook with its deliveries; false when there was none (in `tenant`). */
+  async delete(id: string, tenant?: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`DELETE FROM webhooks WHERE id = $1::uuid AND ($2::text IS NULL OR tenant = $2)`, [id, tenant ?? null]);
     return (rowCount ?? 0) > 0;
   }
 
@@ -88,9 +94,11 @@ export class WebhookStore {
    */
   async enqueue(events: { event: CloudEvent; seq: number }[]): Promise<number> {
     if (events.length === 0) return 0;
-    const { rows: hooks } = await this.pool.query<{ id: string; events: string[] }>(`SELECT id, events FROM webhooks WHERE enabled`);
+    const { rows: hooks } = await this.pool.query<{ id: string; events: string[]; tenant: string; fleet_events: boolean }>(`SELECT id, events, tenant, fleet_events FROM webhooks WHERE enabled`);
     const rows = events.flatMap(({ event, seq }) =>
-      hooks.filter((h) => h.events.some((p) => eventTypeMatches(p, event.type))).map((h) => ({ webhookId: h.id, event, seq })),
+      hooks
+        .filter((h) => h.events.some((p) => eventTypeMatches(p, event.type)) && mayReceive(h, event))
+        .map((h) => ({ webhookId: h.id, event, seq })),
     );
     if (rows.length === 0) return 0;
     const { rowCount } = await this.pool.query(
@@ -122,7 +130,7 @@ export class WebhookStore {
        )
        UPDATE webhook_deliveries d SET locked_until = now() + ($2::int * interval '1 millisecond')
        FROM due, webhooks w
-       WHERE d.id = due.id AND w.id = d.webhook_id
+       WHERE d.id = due.id AND w.id = d.webhook_id AND w.enabled
        RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.event, d.attempt_count, d.created_at, w.url, w.secret`,
       [limit, lockMs],
     );
@@ -170,7 +178,8 @@ export class WebhookStore {
       }
       const delay = backoffDelayMs({ type: 'exponential', baseMs: policy.retryBaseMs, maxMs: policy.retryMaxMs, jitter: 0.2 }, d.attempt);
       const next = new Date(now.getTime() + delay);
-      const giveUp = next.getTime() - d.createdAt.getTime() > policy.retryForMs;
+      // A webhook disabled meanwhile (by another attempt) gets no more attempts either.
+      const giveUp = !hook.enabled || next.getTime() - d.createdAt.getTime() > policy.retryForMs;
       await tx.query(
         `UPDATE webhook_deliveries SET status = $2, attempt_count = $3, next_attempt_at = $4, finished_at = $5, locked_until = NULL WHERE id = $1::uuid`,
         [d.id, giveUp ? 'failed' : 'pending', d.attempt, giveUp ? null : next, giveUp ? now : null],
@@ -192,13 +201,25 @@ export class WebhookStore {
       `UPDATE webhook_deliveries SET status = 'failed', finished_at = $2, next_attempt_at = NULL, locked_until = NULL WHERE webhook_id = $1::uuid AND status = 'pending'`,
       [hook.id, now],
     );
-    const event = webhookEvent('disabled', { webhookId: hook.id, url: hook.url, reason, failingSince: failingSince.toISOString(), disabledAt: now.toISOString() }, this.options.source, now);
+    const event = webhookEvent('disabled', { webhookId: hook.id, url: hook.url, reason, failingSince: failingSince.toISOString(), disabledAt: now.toISOString(), tenant: hook.tenant }, this.options.source, now);
     await insertOutbox(tx, [{ subject: this.options.subjects.event('webhook', 'disabled'), event }]);
   }
 
+  /** Deletes deliveries (with their attempts) that finished more than `olderThanMs` ago; returns how many. */
+  async pruneFinished(olderThanMs: number, limit = 10_000): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (
+         SELECT id FROM webhook_deliveries
+         WHERE status <> 'pending' AND finished_at < now() - ($1::bigint * interval '1 millisecond')
+         LIMIT $2)`,
+      [olderThanMs, limit],
+    );
+    return rowCount ?? 0;
+  }
+
   /** The webhook's deliveries, newest first, each with its attempts; null when there is no such webhook. */
-  async deliveries(webhookId: string, limit: number, status?: string): Promise<WebhookDeliveryView[] | null> {
-    if (!(await this.get(webhookId))) return null;
+  async deliveries(webhookId: string, limit: number, status?: string, tenant?: string): Promise<WebhookDeliveryView[] | null> {
+    if (!(await this.get(webhookId, tenant))) return null;
     const { rows } = await this.pool.query<RawDelivery>(
       `SELECT id, webhook_id, event_id, event_type, event_seq, status, next_attempt_at, created_at, finished_at
        FROM webhook_deliveries WHERE webhook_id = $1::uuid AND ($3::text IS NULL OR status = $3)
@@ -235,6 +256,7 @@ interface RawWebhook {
   disabled_at: Date | null;
   disabled_reason: string | null;
   failing_since: Date | null;
+  tenant: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -263,10 +285,22 @@ interface RawDelivery {
   finished_at: Date | null;
 }
 
+/**
+ * Tenancy of deliveries: an event of a tenant's object (a job, a webhook: `data.tenant`, absent on
+ * events older than tenancy: `default`) goes to that tenant's webhooks only; a fleet event (a
+ * worker's, no tenant) to webhooks whose creator could read the fleet.
+ */
+export function mayReceive(hook: { tenant: string; fleet_events: boolean }, event: CloudEvent): boolean {
+  const data = (event.data ?? {}) as { tenant?: unknown };
+  if (event.type.startsWith('dev.blixard.worker.')) return hook.fleet_events;
+  return (typeof data.tenant === 'string' ? data.tenant : 'default') === hook.tenant;
+}
+
 /** The secret never leaves the store through a view. */
 function webhookView(r: RawWebhook): WebhookView {
   return {
     id: r.id,
+    tenant: r.tenant,
     url: r.url,
     events: r.events,
     secretSet: true,

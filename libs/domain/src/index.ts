@@ -10,3 +10,4 @@ export * from './schedule';
 export * from './queue-controls';
 export * from './placement';
 export * from './webhook';
+export * from './access';

@@ -14,6 +14,7 @@ import {
 import type { JobStatus } from './lifecycle';
 import { UUID_PATTERN } from './ids';
 import { PlacementRequirements, toRequirements, validateRequirements } from './placement';
+import { jsonDepth as jsonDepthOf } from './access';
 
 /** What a client sends to submit a job (`POST /v1/jobs`), before validation. */
 export interface JobSubmissionInput {
@@ -231,4 +232,17 @@ export function validateSubmission(
 export function initialStatus(submission: Pick<JobSubmission, 'runAt'> & Partial<Pick<JobSubmission, 'dependsOn'>>, now: Date = new Date()): JobStatus {
   if (submission.dependsOn && submission.dependsOn.length > 0) return 'BLOCKED';
   return submission.runAt !== null && submission.runAt.getTime() > now.getTime() ? 'SCHEDULED' : 'PENDING';
+}
+
+/**
+ * The payload's size (its JSON, in UTF-8 bytes) and nesting depth, bounded: MAX_PAYLOAD_BYTES is
+ * configurable, so the gateway adds this validator to the built-in ones.
+ */
+export function payloadLimits(maxBytes: number, maxDepth = 64): Validator<JobSubmissionInput> {
+  return ({ payload }) => {
+    if (payload === undefined || payload === null) return [];
+    if (jsonDepthOf(payload) > maxDepth) return [{ field: 'payload', message: `nests deeper than ${maxDepth} levels` }];
+    const bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8');
+    return bytes > maxBytes ? [{ field: 'payload', message: `is ${bytes} bytes of JSON; at most ${maxBytes} (MAX_PAYLOAD_BYTES)` }] : [];
+  };
 }

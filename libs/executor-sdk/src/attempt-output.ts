@@ -60,17 +60,22 @@ export class AttemptLog {
   }
 
   /**
-   * Ends the attempt's log: says what was dropped, publishes what is buffered, then the `end`
-   * marker that tells followers and the archiver nothing more comes. Bounded in time.
+   * Ends the attempt's log: says what was dropped and publishes what is buffered (bounded in
+   * time): the attempt is reported after its lines are in the stream. Returns the publish of the
+   * `end` marker (nothing more comes for this attempt), which need not hold up the report.
    */
-  async end(): Promise<void> {
-    if (this.ended) return;
+  async end(): Promise<{ marker: Promise<void> }> {
+    if (this.ended) return { marker: Promise.resolve() };
     if (this.droppedLines > 0) this.push('system', `[blixard] ${this.droppedLines} lines (${this.droppedBytes} bytes) of output were dropped`);
     this.ended = true;
-    const flushed = await Promise.race([this.flushed().then(() => true), sleep(END_FLUSH_TIMEOUT_MS).then(() => false)]);
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = await Promise.race([
+      this.flushed().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), END_FLUSH_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
     if (!flushed) {
       this.o.logger.warn({ jobId: this.o.jobId, attempt: this.o.attempt }, 'log lines still unpublished at the end of the attempt');
-      return;
+      return { marker: Promise.resolve() };
     }
     const end: LogMessage = {
       type: 'end',
@@ -82,7 +87,7 @@ export class AttemptLog {
       droppedBytes: this.droppedBytes,
       at: Date.now(),
     };
-    await this.publish(end, `${this.o.jobId}:${this.o.attempt}:log-end`);
+    return { marker: this.publish(end, `${this.o.jobId}:${this.o.attempt}:log-end`).then(() => undefined) };
   }
 
   private push(stream: LogStream, line: string): void {

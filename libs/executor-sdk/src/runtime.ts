@@ -61,6 +61,8 @@ export class ExecutorRuntime {
   private readonly running = new Map<string, RunningAttempt>();
   /** Attempts adopted from an earlier process with this worker id (`backend.recover`), until reported. */
   private readonly adopted = new Set<Promise<void>>();
+  /** End-of-log markers still being published. */
+  private readonly endMarkers = new Set<Promise<void>>();
   private state: WorkerState = 'ONLINE';
   private loop: PullLoop | undefined;
   /** Attempts the scheduler placed on this worker (jobs with requirements): its own consumer. */
@@ -246,7 +248,10 @@ export class ExecutorRuntime {
     const durationMs = Date.now() - startedAt;
     // Before the final report: followers see every line, and the last progress, before the job ends.
     progress.end();
-    await log.end();
+    const { marker } = await log.end();
+    // The end-of-log marker goes out beside the report, not before it (drain waits for it).
+    this.endMarkers.add(marker);
+    void marker.finally(() => this.endMarkers.delete(marker));
     const at = new Date().toISOString();
 
     if (controller.signal.aborted) {
@@ -432,11 +437,17 @@ export class ExecutorRuntime {
     await this.heartbeat();
     this.validateSub?.unsubscribe();
     const stopped = Promise.all([this.loop?.stop(), this.placedLoop?.stop(), Promise.allSettled([...this.adopted])]);
-    const timedOut = await Promise.race([stopped.then(() => false), sleep(this.o.drainTimeoutMs).then(() => true)]);
+    let deadline: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      stopped.then(() => false),
+      new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), this.o.drainTimeoutMs))),
+    ]);
+    clearTimeout(deadline);
     if (timedOut) {
       for (const run of this.running.values()) this.abortAttempt(run.jobId, run.attempt, 'worker_shutdown');
       await stopped;
     }
+    await Promise.allSettled([...this.endMarkers]);
     this.state = 'OFFLINE';
     clearInterval(this.heartbeatTimer);
     await this.heartbeat();

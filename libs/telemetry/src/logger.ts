@@ -47,5 +47,7 @@ export function createLogger({ service, level = 'info', format = 'json', destina
     });
   }
   const options = { ...common, timestamp: pino.stdTimeFunctions.isoTime };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes to stdout (lines written meanwhile go out together): a synchronous write
+  // per line cost a busy scheduler a fifth of its CPU. pino flushes what is left when it exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

@@ -97,20 +97,23 @@ export function startTracing({ serviceName, serviceVersion, env = process.env }:
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
   provider.register();
 
-  registerInstrumentations({
-    instrumentations: [
-      new HttpInstrumentation({
-        // Probes and scrapes are not the work users trace.
-        ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
-        // Outgoing calls (Docker, Kubernetes APIs) belong to a job's trace, never start one.
-        requireParentforOutgoingSpans: true,
-      }),
-      new NestInstrumentation(),
-      // Background loops poll Postgres many times a second: their queries are traced only inside
-      // a span (a submit, a dispatch, a report), never as traces of their own.
-      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
-    ],
-  });
+  // OTEL_NODE_DISABLED_INSTRUMENTATIONS=pg,nestjs-core,http leaves those out (the usual name).
+  const disabled = new Set((env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  const instrumentations = [
+    disabled.has('http')
+      ? undefined
+      : new HttpInstrumentation({
+          // Probes and scrapes are not the work users trace.
+          ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
+          // Outgoing calls (Docker, Kubernetes APIs) belong to a job's trace, never start one.
+          requireParentforOutgoingSpans: true,
+        }),
+    disabled.has('nestjs-core') ? undefined : new NestInstrumentation(),
+    // Background loops poll Postgres many times a second: their queries are traced only inside
+    // a span (a submit, a dispatch, a report), never as traces of their own.
+    disabled.has('pg') ? undefined : new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
+  ];
+  registerInstrumentations({ instrumentations: instrumentations.filter((i) => i !== undefined) });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => (stopping ??= provider.shutdown().catch(() => undefined));

@@ -64,6 +64,9 @@ export async function createTestInfra(tag: string): Promise<TestInfra> {
         REPORT_ACK_WAIT_MS: '2000',
         DRAIN_TIMEOUT_MS: '5000',
         KILL_GRACE_MS: '500',
+        // Most tests are not about auth: they run as tenant `default` with every scope. The auth
+        // and tenancy tests pass AUTH_DISABLED: 'false' and use keys.
+        AUTH_DISABLED: 'true',
         ...overrides,
       };
     },

@@ -6,12 +6,13 @@ import path from 'node:path';
 import { waitFor } from './harness';
 
 /** Every executor app (`executor-<backend>`) listens on EXECUTOR_PORT. */
-export type AppName = 'gateway' | 'scheduler' | 'worker-registry' | `executor-${string}`;
+export type AppName = 'gateway' | 'scheduler' | 'worker-registry' | 'notifier' | `executor-${string}`;
 
 const PORT_ENV: Record<string, string> = {
   gateway: 'GATEWAY_PORT',
   scheduler: 'SCHEDULER_PORT',
   'worker-registry': 'REGISTRY_PORT',
+  notifier: 'NOTIFIER_PORT',
 };
 
 export function repoRoot(): string {

@@ -1,6 +1,8 @@
 import { CloudEvent as SdkCloudEvent, HTTP } from 'cloudevents';
 import { BlixardClient, readSse } from '@blixard/client';
 import type { CloudEvent, JobProgressEventData } from '@blixard/contracts';
+import { connectBus } from '@blixard/messaging';
+import { createLogger } from '@blixard/telemetry';
 import { createTestInfra, TestInfra, waitFor } from '../src';
 import { InProcessStack, MockBackend, namedMock, ProcessBackend, startStack } from './stack';
 
@@ -38,8 +40,6 @@ describe('live jobs: events over SSE, progress, results, the audit log', () => {
   afterAll(async () => {
     await stack?.stop();
     await infra?.cleanup();
-    await new Promise((r) => setTimeout(r, 2000));
-    console.log('ACTIVE', (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo());
   });
 
   it("streams a job's events from creation to completion, each a CloudEvent the official SDK reads, then ends", async () => {
@@ -96,6 +96,29 @@ describe('live jobs: events over SSE, progress, results, the audit log', () => {
     // Resuming after the first frame gives the second again (the stream keeps it).
     const resumed = await collect<Event>(`${url}/v1/events?type=job.completed&queue=live-q`, { lastEventId: frames[0]!.id, stop: (items) => items.length === 1 });
     expect(resumed.map((f) => [f.id, f.data.subject])).toEqual([[frames[1]!.id, second.id]]);
+  });
+
+  it('lets go of its stream consumer when the client disconnects', async () => {
+    const bus = await connectBus({ servers: [infra.natsUrl], prefix: infra.prefix, name: 'test-consumers', logger: createLogger({ service: 'test', level: 'silent' }) });
+    try {
+      const consumers = async () => {
+        let n = 0;
+        for await (const _ of await bus.jsm.consumers.list(bus.subjects.streams.events)) n++;
+        return n;
+      };
+      const before = await consumers();
+      const controller = new AbortController();
+      let heartbeats = 0;
+      const reading = (async () => {
+        for await (const _ of readSse(`${url}/v1/events`, { signal: controller.signal, onComment: () => heartbeats++ })) void _;
+      })().catch(() => undefined);
+      await waitFor('the stream open', async () => heartbeats > 0 && (await consumers()) === before + 1, 5_000);
+      controller.abort();
+      await reading;
+      await waitFor('its consumer deleted', async () => (await consumers()) === before, 5_000);
+    } finally {
+      await bus.close();
+    }
   });
 
   it('refuses an unknown event type or a malformed Last-Event-ID with a 400 naming it', async () => {

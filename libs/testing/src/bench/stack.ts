@@ -31,10 +31,13 @@ export async function startBenchStack(
   const procs: ServiceProcess[] = [];
   try {
     procs.push(await ServiceProcess.start('gateway', env));
-    procs.push(await ServiceProcess.start('scheduler', env));
+    // BENCH_PROFILE=<app>,<app>: a CPU profile of those services (node --cpu-prof) in BENCH_PROFILE_DIR.
+    const profiled = (process.env.BENCH_PROFILE ?? '').split(',').filter(Boolean);
+    const nodeArgs = (app: string) => (profiled.includes(app) ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '/tmp/blixard-profiles'}`] : []);
+    procs.push(await ServiceProcess.start('scheduler', env, { nodeArgs: nodeArgs('scheduler') }));
     procs.push(await ServiceProcess.start('worker-registry', env));
     for (const e of options.executors ?? [{ app: 'executor-mock', concurrency: 32, count: 2 }]) {
-      for (let i = 0; i < e.count; i++) procs.push(await ServiceProcess.start(e.app, { ...env, EXECUTOR_CONCURRENCY: String(e.concurrency) }));
+      for (let i = 0; i < e.count; i++) procs.push(await ServiceProcess.start(e.app, { ...env, EXECUTOR_CONCURRENCY: String(e.concurrency) }, { nodeArgs: nodeArgs(e.app) }));
     }
   } catch (err) {
     for (const p of procs) await p.kill();
@@ -50,7 +53,8 @@ export async function startBenchStack(
     procs,
     async stop() {
       await db.end();
-      for (const p of procs) await p.kill();
+      // SIGTERM, so a profiled process writes its profile.
+      for (const p of procs) await p.stop(5_000);
       await infra.cleanup();
     },
   };
