@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +40,24 @@ describe('the OpenAPI document of the gateway', () => {
     expect(Object.keys(doc.components.schemas)).toEqual(
       expect.arrayContaining(['Job', 'JobAttempt', 'JobPage', 'Worker', 'Stats', 'Schedule', 'Queue', 'Problem', 'SubmitJob', 'CreateSchedule', 'QueueControls']),
     );
+  });
+
+  it('validates against the OpenAPI 3.1 schema with a standard validator', async () => {
+    // @seriousme/openapi-schema-validator is ESM-only, which Jest (CommonJS) cannot load: it runs
+    // in a node child process that reads the document on stdin.
+    const script = `
+      import { Validator } from '@seriousme/openapi-schema-validator';
+      let text = '';
+      for await (const chunk of process.stdin) text += chunk;
+      const result = await new Validator().validate(JSON.parse(text));
+      process.stdout.write(JSON.stringify(result));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: join(__dirname, '..', '..', '..'), stdio: ['pipe', 'pipe', 'inherit'] });
+    child.stdin.end(JSON.stringify(doc));
+    let out = '';
+    for await (const chunk of child.stdout) out += String(chunk);
+    const result = JSON.parse(out) as { valid: boolean; errors?: unknown };
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
   });
 
   it('documents every route the gateway registers, with its method', () => {
