@@ -10,7 +10,7 @@
 #
 # Environment:
 #   BLIXARD_IMAGE_TAG   tag of the app images (default: dev, what k8s/overlays/dev and compose use)
-#   CONTAINER_ENGINE    docker | podman (default: docker if `docker info` answers, else podman)
+#   CONTAINER_ENGINE    docker | podman (default: docker if a Docker engine answers, else podman)
 #   NODE_IMAGE          Node base of both build and runtime stages. Default with docker:
 #                       node:20-bookworm-slim. Default with podman: a local image made from this
 #                       machine's own Node and Debian files (no registry is reachable in CI, see
@@ -32,7 +32,12 @@ die() { say "error: $*"; exit 1; }
 
 choose_engine() {
   if [ -n "${CONTAINER_ENGINE:-}" ]; then echo "$CONTAINER_ENGINE"; return; fi
-  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo docker; return; fi
+  # `docker` may be the Docker CLI talking to podman's compatible API (DOCKER_HOST from
+  # scripts/podman-engine.sh): that engine builds with podman, from the local Node base.
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1 && ! docker version 2>/dev/null | grep -qi 'podman engine'; then
+    echo docker
+    return
+  fi
   command -v podman >/dev/null && { echo podman; return; }
   die "no container engine: install Docker, or podman (+ runc) and run scripts/podman-engine.sh start"
 }

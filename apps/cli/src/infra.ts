@@ -20,10 +20,14 @@ const READY_TIMEOUT_MS = 30_000;
 const NOT_LOCAL = 'It is not on this machine, so `up` cannot start it.';
 const NO_INFRA = 'With --no-infra, `up` does not start it: start it yourself, or run `blixard up` without --no-infra.';
 
-/** Whether a Docker engine answers. `docker` on PATH alone is not enough: the daemon may be absent. */
+/**
+ * Whether `docker compose` can run the stack: an engine answers and the compose plugin is there.
+ * `docker` on PATH alone is not enough: the daemon (or the plugin) may be absent.
+ */
 export async function dockerEngineRuns(): Promise<boolean> {
   if (!findExecutable('docker')) return false;
-  return (await run('docker', ['info'], { quiet: true, timeoutMs: 15_000 })) === 0;
+  if ((await run('docker', ['info'], { quiet: true, timeoutMs: 15_000 })) !== 0) return false;
+  return (await run('docker', ['compose', 'version'], { quiet: true, timeoutMs: 15_000 })) === 0;
 }
 
 // apt-get update is slow; installing both Postgres and NATS needs it once.
