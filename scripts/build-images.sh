@@ -34,9 +34,14 @@ choose_engine() {
   if [ -n "${CONTAINER_ENGINE:-}" ]; then echo "$CONTAINER_ENGINE"; return; fi
   # `docker` may be the Docker CLI talking to podman's compatible API (DOCKER_HOST from
   # scripts/podman-engine.sh): that engine builds with podman, from the local Node base.
-  if command -v docker >/dev/null && docker info >/dev/null 2>&1 && ! docker version 2>/dev/null | grep -qi 'podman engine'; then
-    echo docker
-    return
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    # Captured first: with pipefail, `docker version | grep -q` fails when grep stops reading early.
+    local version
+    version=$(docker version 2>/dev/null || true)
+    if ! grep -qi 'podman engine' <<<"$version"; then
+      echo docker
+      return
+    fi
   fi
   command -v podman >/dev/null && { echo podman; return; }
   die "no container engine: install Docker, or podman (+ runc) and run scripts/podman-engine.sh start"
