@@ -12,7 +12,7 @@ import { DockerEngine } from '../src/engine-client';
 import { ensureTestEngine, TEST_IMAGE, testSettings } from './engine';
 
 // Every job here runs as a real container on a real engine (podman's Docker-compatible API in
-// CI, see scripts/podman-engine.sh), dispatched through the real stack.
+// CI, see .ci/podman-engine.sh), dispatched through the real stack.
 describe('docker jobs run as containers through the Docker Engine API', () => {
   let infra: TestInfra;
   let stack: InProcessStack;

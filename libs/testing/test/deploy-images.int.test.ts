@@ -8,7 +8,7 @@ import { BlixardClient } from '@blixard/client';
 import { createTestInfra, freePort, repoRoot, TestInfra, waitFor } from '../src';
 
 /**
- * The images, built and run: scripts/build-images.sh builds the shared recipe and every app's
+ * The images, built and run: .ci/build-images.sh builds the shared recipe and every app's
  * Dockerfile (with podman here, where no registry is reachable: from a Node base image made of
  * this machine's own Node and Debian files; CI runs the script before the tests, so this run
  * finds every layer cached). Then the cli image migrates a database and the service images run
@@ -73,10 +73,10 @@ describe('container images', () => {
   beforeAll(async () => {
     // Build: every layer is cached when nothing changed since the last build (CI's pre-build).
     const started = Date.now();
-    const build = await run(path.join(ROOT, 'scripts', 'build-images.sh'), [], process.env, BUILD_TIMEOUT_MS);
-    if (build.code !== 0) throw new Error(`scripts/build-images.sh failed (exit ${build.code}):\n${build.stderr.slice(-5000)}`);
-    process.stdout.write(`scripts/build-images.sh: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-    const vars = Object.fromEntries((await ok(path.join(ROOT, 'scripts', 'build-images.sh'), ['env'])).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const build = await run(path.join(ROOT, '.ci', 'build-images.sh'), [], process.env, BUILD_TIMEOUT_MS);
+    if (build.code !== 0) throw new Error(`.ci/build-images.sh failed (exit ${build.code}):\n${build.stderr.slice(-5000)}`);
+    process.stdout.write(`.ci/build-images.sh: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+    const vars = Object.fromEntries((await ok(path.join(ROOT, '.ci', 'build-images.sh'), ['env'])).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
     engine = vars.CONTAINER_ENGINE!;
     engineEnv = { ...process.env, ...vars };
     for (const app of ['base', ...APPS]) images[app] = await inspect(`blixard/${app}:dev`);
@@ -122,7 +122,7 @@ describe('container images', () => {
       expect([app, images[app]!.Config.User]).toEqual([app, '1000:1000']);
       const test = healthcheckOf(app);
       if (app === 'cli') expect([app, test?.[0] ?? 'NONE']).toEqual([app, 'NONE']);
-      else expect([app, test]).toEqual([app, ['CMD', 'node', 'docker/probe.js', '/healthz']]);
+      else expect([app, test]).toEqual([app, ['CMD', 'node', 'k8s/docker/probe.js', '/healthz']]);
     }
   });
 

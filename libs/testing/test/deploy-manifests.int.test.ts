@@ -52,7 +52,7 @@ interface AppImage {
 }
 
 function appImage(app: string): AppImage {
-  const base = parseDockerfile(rel('docker', 'base.Dockerfile'));
+  const base = parseDockerfile(rel('k8s', 'docker', 'base.Dockerfile'));
   const lastStage = Math.max(...base.map((i) => i.stage));
   const own = parseDockerfile(rel('apps', app, 'Dockerfile'));
   const env: Record<string, string> = {};
@@ -439,7 +439,7 @@ describe('Kubernetes manifests (k8s/)', () => {
     const compose = parse(readFileSync(rel('docker-compose.yml'), 'utf8'), { merge: true, maxAliasCount: -1 }) as { services: Record<string, any> };
     const services = compose.services;
     const serviceOfApp = (app: string) => Object.entries(services).find(([, s]) => typeof s.image === 'string' && s.build?.dockerfile === `apps/${app}/Dockerfile`);
-    const baseService = Object.entries(services).find(([, s]) => s.build?.dockerfile === 'docker/base.Dockerfile');
+    const baseService = Object.entries(services).find(([, s]) => s.build?.dockerfile === 'k8s/docker/base.Dockerfile');
     const envFileOf = (s: any): Record<string, string> => {
       const out: Record<string, string> = {};
       for (const f of [s.env_file ?? []].flat()) {
@@ -466,7 +466,7 @@ describe('Kubernetes manifests (k8s/)', () => {
         const s = entry![1];
         // Built on the shared recipe's image, which the base service builds first.
         expect([app, s.build.context, s.build.additional_contexts]).toEqual([app, '.', { 'blixard-base': `service:${baseName}` }]);
-        expect([app, s.healthcheck?.test]).toEqual([app, ['CMD', 'node', 'docker/probe.js', '/readyz']]);
+        expect([app, s.healthcheck?.test]).toEqual([app, ['CMD', 'node', 'k8s/docker/probe.js', '/readyz']]);
         expect(s.depends_on?.nats?.condition).toBe('service_healthy');
         const needsDb = 'DATABASE_URL' in envOfService(s);
         if (needsDb) expect([app, s.depends_on?.migrate?.condition ?? s.depends_on?.[baseName]?.condition]).toEqual([app, 'service_completed_successfully']);
@@ -508,7 +508,7 @@ describe('Kubernetes manifests (k8s/)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('Dockerfiles', () => {
-  const base = parseDockerfile(rel('docker', 'base.Dockerfile'));
+  const base = parseDockerfile(rel('k8s', 'docker', 'base.Dockerfile'));
   const stages = Math.max(...base.map((i) => i.stage)) + 1;
   const runtime = base.filter((i) => i.stage === stages - 1);
 
@@ -521,12 +521,12 @@ describe('Dockerfiles', () => {
     expect(runs).toContain('libs/db/src/generated/prisma/client.ts');
     // Runtime dependencies from a production-only install, pruned of optional peers.
     expect(runs).toMatch(/pnpm install [^\n;]*--prod/);
-    expect(runs).toContain('docker/prune-node-modules.js');
+    expect(runs).toContain('k8s/docker/prune-node-modules.js');
     // The runtime stage copies the staged output only, runs as uid 1000, has a HEALTHCHECK.
     expect(runtime[0]!.args).toMatch(/^\$\{NODE_IMAGE\}/);
     expect(runtime.filter((i) => i.instruction === 'COPY').every((i) => i.args.startsWith('--from='))).toBe(true);
     expect(runtime.find((i) => i.instruction === 'USER')?.args).toBe('1000:1000');
-    expect(runtime.find((i) => i.instruction === 'HEALTHCHECK')?.args).toContain('"docker/probe.js", "/healthz"');
+    expect(runtime.find((i) => i.instruction === 'HEALTHCHECK')?.args).toContain('"k8s/docker/probe.js", "/healthz"');
     expect(runtime.some((i) => i.instruction === 'RUN')).toBe(false);
   });
 

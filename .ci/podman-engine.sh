@@ -3,10 +3,10 @@
 # socket, plus the small local test image `localhost/blixard-test:latest`. Used by .ci/run, by the
 # docker executor's tests (when no engine answers they run `start`), and by developers.
 #
-#   scripts/podman-engine.sh start    # install (root + apt) if missing, configure, import, serve
-#   scripts/podman-engine.sh env      # start, then print `export BLIXARD_DOCKER_SOCKET=... DOCKER_HOST=...`
-#   scripts/podman-engine.sh status   # exit 0 when the socket answers /_ping
-#   scripts/podman-engine.sh stop     # stop the service this script started
+#   .ci/podman-engine.sh start    # install (root + apt) if missing, configure, import, serve
+#   .ci/podman-engine.sh env      # start, then print `export BLIXARD_DOCKER_SOCKET=... DOCKER_HOST=...`
+#   .ci/podman-engine.sh status   # exit 0 when the socket answers /_ping
+#   .ci/podman-engine.sh stop     # stop the service this script started
 #
 # Why this shape (see ../shared/STACK.md, "containers"): Docker's own engine does not run on these
 # machines, podman's does, but only with `runc` (the default crun fails) and a containers.conf
@@ -57,7 +57,7 @@ install_packages() {
 write_config() {
   mkdir -p "$ENGINE_DIR"
   cat >"$CONTAINERS_CONF.tmp" <<'EOF'
-# Written by scripts/podman-engine.sh (see ../shared/STACK.md): crun fails on these machines;
+# Written by .ci/podman-engine.sh (see ../shared/STACK.md): crun fails on these machines;
 # runc works once the default ulimits are dropped.
 [containers]
 default_ulimits = []

@@ -1,4 +1,4 @@
-// Run by docker/base.Dockerfile after `pnpm install --prod`, from the workspace root. It removes
+// Run by k8s/docker/base.Dockerfile after `pnpm install --prod`, from the workspace root. It removes
 // what production code can never load but pnpm installs anyway:
 //
 // 1. Optional peer dependencies. The lockfile resolved @prisma/client's optional peers (`prisma`,

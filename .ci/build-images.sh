@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds every Blixard image: the shared recipe once (docker/base.Dockerfile -> `blixard-base`),
+# Builds every Blixard image: the shared recipe once (k8s/docker/base.Dockerfile -> `blixard-base`),
 # then each app's thin Dockerfile on top of it (apps/<app>/Dockerfile -> blixard/<app>:<tag>).
 #
-#   scripts/build-images.sh                    # every app; docker when its engine runs, else podman
-#   scripts/build-images.sh gateway cli        # only these apps (the base is always built first)
-#   scripts/build-images.sh node-base          # podman only: just the local Node base image
-#   scripts/build-images.sh sizes              # print each built image's size
-#   scripts/build-images.sh env                # print CONTAINER_ENGINE=... (and CONTAINERS_CONF=...)
+#   .ci/build-images.sh                    # every app; docker when its engine runs, else podman
+#   .ci/build-images.sh gateway cli        # only these apps (the base is always built first)
+#   .ci/build-images.sh node-base          # podman only: just the local Node base image
+#   .ci/build-images.sh sizes              # print each built image's size
+#   .ci/build-images.sh env                # print CONTAINER_ENGINE=... (and CONTAINERS_CONF=...)
 #
 # Environment:
 #   BLIXARD_IMAGE_TAG   tag of the app images (default: dev, what k8s/overlays/dev and compose use)
@@ -18,7 +18,7 @@
 #   PNPM_STORE          a pnpm store to install from (podman: default `pnpm store path`'s parent),
 #                       mounted into the build so nothing is downloaded twice.
 #
-# Podman needs runc and `default_ulimits = []` on these machines: scripts/podman-engine.sh writes
+# Podman needs runc and `default_ulimits = []` on these machines: .ci/podman-engine.sh writes
 # that containers.conf, and this script uses it when CONTAINERS_CONF is not set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,7 @@ die() { say "error: $*"; exit 1; }
 choose_engine() {
   if [ -n "${CONTAINER_ENGINE:-}" ]; then echo "$CONTAINER_ENGINE"; return; fi
   # `docker` may be the Docker CLI talking to podman's compatible API (DOCKER_HOST from
-  # scripts/podman-engine.sh): that engine builds with podman, from the local Node base.
+  # .ci/podman-engine.sh): that engine builds with podman, from the local Node base.
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     # Captured first: with pipefail, `docker version | grep -q` fails when grep stops reading early.
     local version
@@ -44,12 +44,12 @@ choose_engine() {
     fi
   fi
   command -v podman >/dev/null && { echo podman; return; }
-  die "no container engine: install Docker, or podman (+ runc) and run scripts/podman-engine.sh start"
+  die "no container engine: install Docker, or podman (+ runc) and run .ci/podman-engine.sh start"
 }
 ENGINE=$(choose_engine)
 
 if [ "$ENGINE" = podman ] && [ -z "${CONTAINERS_CONF:-}" ]; then
-  engine_env=$(scripts/podman-engine.sh env)
+  engine_env=$(.ci/podman-engine.sh env)
   eval "$engine_env"
 fi
 
@@ -147,8 +147,8 @@ build_base() {
     [ -n "$store" ] && [ -d "$store" ] && extra+=(-v "$store:/pnpm/store")
   fi
   [ -n "$node_image" ] && extra+=(--build-arg "NODE_IMAGE=$node_image")
-  say "building blixard-base (docker/base.Dockerfile) with $ENGINE${node_image:+ from $node_image}"
-  build "${extra[@]}" -f docker/base.Dockerfile -t blixard-base -t "blixard/base:$TAG" .
+  say "building blixard-base (k8s/docker/base.Dockerfile) with $ENGINE${node_image:+ from $node_image}"
+  build "${extra[@]}" -f k8s/docker/base.Dockerfile -t blixard-base -t "blixard/base:$TAG" .
 }
 
 build_app() {
@@ -173,7 +173,7 @@ sizes() {
 # One build at a time per machine (CI's pre-build and a test run may overlap).
 lock() {
   exec 8>"${TMPDIR:-/tmp}/blixard-build-images.lock"
-  flock -w 1800 8 || die "another scripts/build-images.sh did not finish within 30 minutes"
+  flock -w 1800 8 || die "another .ci/build-images.sh did not finish within 30 minutes"
 }
 
 case "${1:-all}" in

@@ -6,13 +6,13 @@
 # (apps/<app>/Dockerfile) is a few lines on top of it: which app to start, and on which port.
 # All app images therefore share every layer but their last, few-byte one.
 #
-#   docker build -f docker/base.Dockerfile -t blixard-base .
+#   docker build -f k8s/docker/base.Dockerfile -t blixard-base .
 #   docker build -f apps/gateway/Dockerfile -t blixard/gateway:dev .
-#   scripts/build-images.sh          # both steps for every app (docker, or podman without registry)
+#   .ci/build-images.sh          # both steps for every app (docker, or podman without registry)
 #
 # Build context: the repository root (.dockerignore keeps it to what the build needs).
 # NODE_IMAGE: any Debian-based Node 20 image with npm, a shell and a `node` user with uid 1000
-# (node:20-bookworm-slim; on machines without a registry, scripts/build-images.sh makes one from
+# (node:20-bookworm-slim; on machines without a registry, .ci/build-images.sh makes one from
 # the machine's own Node and Debian files).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -42,17 +42,17 @@ RUN pnpm exec tsc -b apps/*/tsconfig.json
 
 # ---------------------------------------------------------------------------------------------
 # prune: production dependencies only (no TypeScript, Prisma CLI, Jest, SWC: see
-# docker/prune-node-modules.js for what `--prod` alone keeps), next to the compiled output, staged
+# k8s/docker/prune-node-modules.js for what `--prod` alone keeps), next to the compiled output, staged
 # in /out exactly as the runtime needs it.
 FROM build AS prune
 RUN set -eu; \
     rm -rf node_modules apps/*/node_modules libs/*/node_modules; \
     pnpm install --frozen-lockfile --offline --prod --ignore-scripts --store-dir /pnpm/store; \
-    node docker/prune-node-modules.js; \
-    mkdir -p /out/prisma /out/docker; \
+    node k8s/docker/prune-node-modules.js; \
+    mkdir -p /out/prisma /out/k8s/docker; \
     cp -a package.json pnpm-workspace.yaml node_modules /out/; \
     cp -a prisma/migrations /out/prisma/; \
-    cp -a docker/probe.js /out/docker/; \
+    cp -a k8s/docker/probe.js /out/k8s/docker/; \
     for pkg in apps/* libs/*; do \
       [ -d "$pkg/dist" ] || continue; \
       mkdir -p "/out/$pkg"; \
@@ -74,4 +74,4 @@ USER 1000:1000
 # where /healthz answers. Readiness (/readyz: Postgres and NATS reachable) is what docker compose
 # and Kubernetes probe.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "docker/probe.js", "/healthz"]
+  CMD ["node", "k8s/docker/probe.js", "/healthz"]

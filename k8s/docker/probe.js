@@ -1,4 +1,4 @@
-// Health probe run inside a Blixard container: `node docker/probe.js /healthz` (the image's
+// Health probe run inside a Blixard container: `node k8s/docker/probe.js /healthz` (the image's
 // HEALTHCHECK) or `/readyz` (docker compose's readiness). Exits 0 when the app answers 2xx.
 // The port is the app's own port variable, named by BLIXARD_PORT_ENV (e.g. GATEWAY_PORT), so a
 // port changed through the environment is probed where the app really listens.
