@@ -95,7 +95,9 @@ start_service() {
   rm -f "$SOCKET"
   # setsid + nohup: the service outlives this script and the test run that started it.
   # 9>&-: the service must not inherit (and so hold forever) the lock taken in start().
-  setsid nohup podman system service --time=0 "unix://$SOCKET" >"$ENGINE_DIR/service.log" 2>&1 </dev/null 9>&- &
+  # Started in its own directory: conmon drops an `oom` marker file in the service's working
+  # directory when a container is OOM-killed, which would otherwise land in the repository.
+  (cd "$ENGINE_DIR" && exec setsid nohup podman system service --time=0 "unix://$SOCKET" >"$ENGINE_DIR/service.log" 2>&1 </dev/null 9>&-) &
   echo $! >"$ENGINE_DIR/service.pid"
   for _ in $(seq 1 100); do
     ping_engine && return 0
