@@ -3,7 +3,7 @@ import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planD
 import { jobEventRow } from './outbox-rows';
 import type { Pool } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { inTransaction, jobFromRow, Sql } from './sql';
+import { heldOnWorkersSql, inTransaction, jobFromRow, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -164,14 +164,7 @@ export class DispatchStore {
         (SELECT coalesce(json_agg(w), '[]') FROM fairness_weights w) AS weights,
         (SELECT coalesce(json_agg(w), '[]') FROM (
            SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE') w) AS workers,
-        (SELECT coalesce(json_agg(h), '[]') FROM (
-           SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
-           WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id IS NOT NULL GROUP BY worker_id
-           UNION ALL
-           SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
-           CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
-           WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id IS NOT NULL AND j.requirements IS NOT NULL
-           GROUP BY j.worker_id, r.key) h) AS held,
+        (SELECT coalesce(json_agg(h), '[]') FROM (${heldOnWorkersSql('IS NOT NULL')}) h) AS held,
         (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors`);
     const { capacity, in_flight: inFlight, queues: queueRows, weights } = snap!;
 
@@ -273,27 +266,11 @@ export class DispatchStore {
              row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rank
       FROM fair_keys fk
       CROSS JOIN LATERAL (
-        (SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
-         WHERE status = 'PENDING' AND fairness_key = fk.k AND requirements IS NULL
-           AND backend = ANY($1::text[])
-           AND NOT (queue = ANY($2::text[]))
-           AND NOT EXISTS (
-             SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
-             WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
-         ORDER BY priority DESC, created_at, id
-         LIMIT $5)
+        (${readyOfKey('requirements IS NULL', '$5')})
         UNION ALL
         -- Jobs with requirements have their own list (and partial index), so a head of jobs that
         -- fit no worker yet never hides the ones behind them that do.
-        (SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
-         WHERE status = 'PENDING' AND fairness_key = fk.k AND requirements IS NOT NULL
-           AND backend = ANY($1::text[])
-           AND NOT (queue = ANY($2::text[]))
-           AND NOT EXISTS (
-             SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
-             WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
-         ORDER BY priority DESC, created_at, id
-         LIMIT $6)
+        (${readyOfKey('requirements IS NOT NULL', '$6')})
       ) j
       WHERE fk.k IS NOT NULL`,
       [backends, closedQueues, saturated.queues, saturated.keys, limit, limit * PLACED_LOOKAHEAD],
@@ -317,6 +294,23 @@ export class DispatchStore {
 }
 
 type Ranked = DispatchCandidate & { rank: number };
+
+/**
+ * One fairness key's (`fk.k`) ready jobs in claim order, within the candidates query: on a
+ * backend with free slots ($1), not in a closed queue ($2), not of a saturated concurrency key
+ * ($3, $4), at most `limit` of them.
+ */
+function readyOfKey(which: string, limit: string): string {
+  return `SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
+          WHERE status = 'PENDING' AND fairness_key = fk.k AND ${which}
+            AND backend = ANY($1::text[])
+            AND NOT (queue = ANY($2::text[]))
+            AND NOT EXISTS (
+              SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k)
+              WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)
+          ORDER BY priority DESC, created_at, id
+          LIMIT ${limit}`;
+}
 
 /** Jobs with requirements looked at per fairness key and round, per job the round may claim. */
 const PLACED_LOOKAHEAD = 4;

@@ -9,6 +9,21 @@ import type { Job, JobAttempt } from './prisma';
  */
 export type Sql = Pick<PoolClient, 'query'>;
 
+/**
+ * What attempts in flight hold on workers, as rows (worker_id, resource, amount): one `slots` row
+ * per worker (every attempt takes a slot) and one row per resource that placed attempts reserved.
+ * `workers` is the SQL condition on `worker_id`, e.g. `IS NOT NULL` or `= ANY($1::text[])`.
+ */
+export function heldOnWorkersSql(workers: string): string {
+  return `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
+          WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id ${workers} GROUP BY worker_id
+          UNION ALL
+          SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
+          CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
+          WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id ${workers} AND j.requirements IS NOT NULL
+          GROUP BY j.worker_id, r.key`;
+}
+
 /** Runs `fn` in one transaction on one connection; rolls back on any error. */
 export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

@@ -1,6 +1,7 @@
 import type { HeartbeatMessage, Subjects, WorkerView } from '@blixard/contracts';
 import { workerEvent } from '@blixard/contracts';
 import { poolOf, type Db, type Prisma, type Worker } from './prisma';
+import { heldOnWorkersSql } from './sql';
 import { toWorkerView } from './views';
 
 export interface WorkerStats {
@@ -140,13 +141,7 @@ export class WorkerStore {
     const out = new Map<string, Record<string, number>>();
     if (ids.length === 0) return out;
     const { rows } = await poolOf(this.db).query<{ worker_id: string; resource: string; amount: number }>(
-      `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
-       WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id = ANY($1::text[]) GROUP BY worker_id
-       UNION ALL
-       SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
-       CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
-       WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id = ANY($1::text[]) AND j.requirements IS NOT NULL
-       GROUP BY j.worker_id, r.key`,
+      heldOnWorkersSql('= ANY($1::text[])'),
       [ids],
     );
     for (const r of rows) out.set(r.worker_id, { ...(out.get(r.worker_id) ?? {}), [r.resource]: Number(r.amount) });
