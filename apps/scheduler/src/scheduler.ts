@@ -1,10 +1,11 @@
 import { attemptKey, DispatchMessage, ReportMessage, reportMessageSchema } from '@blixard/contracts';
-import { Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult, ScheduleStore } from '@blixard/db';
+import { ApplyResult, Db, DispatchStore, Job, JobStore, OutboxRelay, ParentResult, ScheduleStore } from '@blixard/db';
 import type { Pool } from 'pg';
 import { Bus, decodeJson, encodeJson, ensurePullConsumer, ensureStreams, JsMsg, PullLoop, Subscription } from '@blixard/messaging';
 import { Trigger } from '@blixard/service';
 import { annotateActiveSpan, SpanAttr, traceDispatch, traceReport, type Logger, type Metrics } from '@blixard/telemetry';
 import { JobMetrics } from './job-metrics';
+import { KeyedBatcher } from './keyed-batcher';
 
 export interface SchedulerOptions {
   db: Db;
@@ -31,8 +32,12 @@ export interface SchedulerOptions {
    * newly submitted job's wait under load).
    */
   dispatchPool?: Pool;
-  /** Concurrent report handlers (reports of one job are always applied in arrival order). */
+  /** Reports fetched and not yet acknowledged (waiting for a batch or being applied). */
   reportConcurrency?: number;
+  /** Most reports applied in one transaction. */
+  reportBatchSize?: number;
+  /** Report batches applied at once (reports of one job are always applied in arrival order). */
+  reportBatches?: number;
 }
 
 /** How long published outbox rows are kept (they live on in the events stream). */
@@ -69,8 +74,8 @@ export class Scheduler {
   private readonly outbox: Trigger;
   private reports: PullLoop | undefined;
   private readonly subs: Subscription[] = [];
-  /** Per job, the tail of the chain of its reports being applied: keeps them in arrival order. */
-  private readonly jobChains = new Map<string, Promise<void>>();
+  /** Applies reports in batches, each job's in arrival order. */
+  private readonly reportBatcher: KeyedBatcher<ReportMessage, ApplyResult | Error>;
   readonly counters;
   /** Jobs completed and failed by backend and queue; queue depth by status. */
   private readonly jobMetrics: JobMetrics;
@@ -116,6 +121,12 @@ export class Scheduler {
       m.countError(err, loop);
       o.logger.warn({ loop, err: String(err) }, 'scheduler loop error; will retry');
     };
+    this.reportBatcher = new KeyedBatcher({
+      key: (report) => report.jobId,
+      apply: (reports) => this.applyReports(reports),
+      maxBatch: o.reportBatchSize ?? 100,
+      concurrency: o.reportBatches ?? 2,
+    });
     this.dispatcher = new Trigger(() => this.dispatchRound(), o.dispatchIntervalMs, onError('dispatch'));
     this.reconciler = new Trigger(() => this.reconcile(), o.reconcileIntervalMs, onError('reconcile'));
     this.outbox = new Trigger(() => this.relayRound(), Math.min(o.dispatchIntervalMs, 500), onError('outbox'));
@@ -155,7 +166,7 @@ export class Scheduler {
     const consumer = await bus.js.consumers.get(s.streams.reports, s.consumers.scheduler);
     this.reports = new PullLoop({
       consumer,
-      concurrency: this.o.reportConcurrency ?? 32,
+      concurrency: this.o.reportConcurrency ?? 256,
       logger: this.o.logger,
       expiresMs: 1000,
       handle: (msg) => this.handleReport(msg),
@@ -275,28 +286,28 @@ export class Scheduler {
       return Promise.resolve();
     }
     const report = decoded.value;
-    const previous = this.jobChains.get(report.jobId) ?? Promise.resolve();
-    const next = previous.then(() => traceReport(report, () => this.applyReport(report, msg)));
-    this.jobChains.set(report.jobId, next);
-    return next.finally(() => {
-      if (this.jobChains.get(report.jobId) === next) this.jobChains.delete(report.jobId);
-    });
+    return traceReport(report, async () => this.afterReport(report, msg, await this.reportBatcher.submit(report)));
   }
 
-  private async applyReport(report: ReportMessage, msg: JsMsg): Promise<void> {
-    let result;
+  /**
+   * One transaction for the whole batch; if it fails, each report is tried on its own, so one
+   * report that cannot be applied does not hold back the others.
+   */
+  private async applyReports(reports: ReportMessage[]): Promise<(ApplyResult | Error)[]> {
     try {
-      result =
-        report.type === 'started'
-          ? await this.store.applyStarted(report)
-          : report.type === 'completed'
-            ? await this.store.applyCompleted(report)
-            : await this.store.applyFailed(report);
+      return await this.store.applyReports(reports);
     } catch (err) {
+      if (reports.length === 1) return [err instanceof Error ? err : new Error(String(err))];
+      return Promise.all(reports.map((r) => this.store.applyReports([r]).then((results) => results[0], (e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
+    }
+  }
+
+  private afterReport(report: ReportMessage, msg: JsMsg, result: ApplyResult | Error): void {
+    if (result instanceof Error) {
       // Postgres is unreachable or the transaction failed: JetStream delivers the report again.
       this.counters.errors.inc({ loop: 'report' });
-      this.o.metrics.countError(err, 'report');
-      this.o.logger.warn({ jobId: report.jobId, type: report.type, err: String(err) }, 'report not applied; will be redelivered');
+      this.o.metrics.countError(result, 'report');
+      this.o.logger.warn({ jobId: report.jobId, type: report.type, err: String(result) }, 'report not applied; will be redelivered');
       msg.nak(1000);
       return;
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CompletedReport, FailedReport, StartedReport, Subjects } from '@blixard/contracts';
+import type { CompletedReport, FailedReport, ReportMessage, StartedReport, Subjects } from '@blixard/contracts';
 import {
   AttemptFailure,
   canTransition,
@@ -18,8 +18,8 @@ import {
 } from '@blixard/domain';
 import type { Pool } from 'pg';
 import { annotateActiveSpan, captureTraceContext, SpanAttr } from '@blixard/telemetry';
-import { poolOf, type Db, type Job } from './prisma';
-import { inTransaction, insertJobRow, insertOutbox, jobFromRow, Sql, updateAttempt, updateJob } from './sql';
+import { poolOf, type Db, type Job, type JobAttempt } from './prisma';
+import { inTransaction, insertJobRow, insertOutbox, jobFromRow, Sql, updateAttempts, updateJob, updateJobs } from './sql';
 import { jobEventRow } from './outbox-rows';
 import { loadParents, ParentResult } from './dispatch-store';
 
@@ -303,68 +303,12 @@ export class JobStore {
 
   /** An executor began attempt `attempt`: CLAIMED → RUNNING, the run lease and deadline start. */
   async applyStarted(report: StartedReport): Promise<ApplyResult> {
-    return inTransaction(this.pool, async (tx) => {
-      const cur = await this.lock(tx, report.jobId);
-      if (!cur) return { applied: false, reason: 'unknown_job' };
-      if (cur.attempt !== report.attempt || !canTransition(cur.status, 'started')) {
-        return { applied: false, reason: 'stale', job: cur };
-      }
-      const job = await updateJob(tx, cur.id, {
-          status: transition(cur.status, 'started'),
-          workerId: report.workerId,
-          startedAt: new Date(report.at),
-          leaseExpiresAt: addMs(cur.now, this.options.runLeaseMs),
-          deadlineAt: cur.timeoutMs === null ? null : addMs(cur.now, cur.timeoutMs),
-          updatedAt: cur.now,
-        });
-      await updateAttempt(tx, cur.id, cur.attempt, { workerId: report.workerId, startedAt: new Date(report.at) });
-      await this.emit(tx, 'started', job, cur.status);
-      return { applied: true, job };
-    });
+    return (await this.applyReports([report]))[0];
   }
 
   /** Attempt `attempt` succeeded: → COMPLETED with its output. Applied at most once per job. */
   async applyCompleted(report: CompletedReport): Promise<ApplyResult> {
-    return inTransaction(this.pool, async (tx) => {
-      const cur = await this.lock(tx, report.jobId);
-      if (!cur) return { applied: false, reason: 'unknown_job' };
-      if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'completed')) {
-        return { applied: false, reason: 'stale', job: cur };
-      }
-      const finishedAt = new Date(report.at);
-      // Reports of one attempt may be applied out of order across schedulers: a completion that
-      // arrives before its start still tells when the attempt started.
-      const startedAt = cur.startedAt ?? new Date(finishedAt.getTime() - report.durationMs);
-      const result = report.output ?? null;
-      const job = await updateJob(tx, cur.id, {
-          status: transition(cur.status, 'completed'),
-          workerId: report.workerId,
-          result,
-          startedAt,
-          exitCode: report.exitCode ?? null,
-          stdoutTail: report.stdoutTail ?? null,
-          stderrTail: report.stderrTail ?? null,
-          error: null,
-          errorCode: null,
-          leaseExpiresAt: null,
-          deadlineAt: null,
-          finishedAt,
-          updatedAt: cur.now,
-        });
-      await updateAttempt(tx, cur.id, cur.attempt, {
-          workerId: report.workerId,
-          outcome: 'COMPLETED',
-          startedAt,
-          result,
-          exitCode: report.exitCode ?? null,
-          durationMs: report.durationMs,
-          stdoutTail: report.stdoutTail ?? null,
-          stderrTail: report.stderrTail ?? null,
-          finishedAt,
-        });
-      await this.emit(tx, 'completed', job, cur.status, true);
-      return { applied: true, job };
-    });
+    return (await this.applyReports([report]))[0];
   }
 
   /**
@@ -372,30 +316,101 @@ export class JobStore {
    * retryable, else → FAILED (the dead-letter state). A `cancelled` report ends the job CANCELLED.
    */
   async applyFailed(report: FailedReport): Promise<ApplyResult> {
+    return (await this.applyReports([report]))[0];
+  }
+
+  /**
+   * Applies executors' reports in one transaction, as River's completer does: locks every job of
+   * the batch (in id order, so concurrent batches cannot deadlock), decides each transition in
+   * memory under the same fencing as a single report, then writes them set-based — a handful of
+   * statements for the whole batch instead of six per report. At most one report per job: the
+   * caller keeps each job's reports in order across batches. Results come in the reports' order.
+   */
+  async applyReports(reports: ReportMessage[]): Promise<ApplyResult[]> {
+    const ids = reports.map((r) => r.jobId);
+    if (new Set(ids).size !== ids.length) throw new Error('applyReports: at most one report per job in a batch');
     return inTransaction(this.pool, async (tx) => {
-      const cur = await this.lock(tx, report.jobId);
-      if (!cur) return { applied: false, reason: 'unknown_job' };
-      if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'failed')) {
-        return { applied: false, reason: 'stale', job: cur };
-      }
-      const details: AttemptDetails = {
-        workerId: report.workerId,
-        exitCode: report.exitCode ?? null,
-        durationMs: report.durationMs,
-        stdoutTail: report.stdoutTail ?? null,
-        stderrTail: report.stderrTail ?? null,
-      };
-      const failure: AttemptFailure = {
-        code: report.errorCode,
-        message: report.message,
-        retryable: report.retryable && report.reason !== 'invalid_payload',
-      };
-      if (report.reason === 'cancelled') {
-        return { applied: true, job: await this.finishCancelled(tx, cur, failure.message, details) };
-      }
-      const outcome: AttemptOutcome = report.reason === 'timed_out' ? 'TIMED_OUT' : 'FAILED';
-      return { applied: true, job: await this.failAttempt(tx, cur, failure, outcome, details) };
+      const locked = await this.lockMany(tx, ids);
+      const results: ApplyResult[] = [];
+      const decided: { index: number; change: Change }[] = [];
+      reports.forEach((report, index) => {
+        const cur = locked.get(report.jobId);
+        if (!cur) {
+          results[index] = { applied: false, reason: 'unknown_job' };
+          return;
+        }
+        const change = this.decideReport(cur, report);
+        if (change === null) results[index] = { applied: false, reason: 'stale', job: cur };
+        else decided.push({ index, change });
+      });
+      const jobs = await this.write(tx, decided.map((d) => d.change));
+      decided.forEach(({ index }, i) => (results[index] = { applied: true, job: jobs[i] }));
+      return results;
     });
+  }
+
+  /** What a report does to its job, or null when it is stale (fenced by status, attempt and worker). */
+  private decideReport(cur: LockedJob, report: ReportMessage): Change | null {
+    if (report.type === 'started') {
+      if (cur.attempt !== report.attempt || !canTransition(cur.status, 'started')) return null;
+      const startedAt = new Date(report.at);
+      return {
+        cur,
+        name: 'started',
+        job: {
+          status: transition(cur.status, 'started'),
+          workerId: report.workerId,
+          startedAt,
+          leaseExpiresAt: addMs(cur.now, this.options.runLeaseMs),
+          deadlineAt: cur.timeoutMs === null ? null : addMs(cur.now, cur.timeoutMs),
+          updatedAt: cur.now,
+        },
+        attempt: { workerId: report.workerId, startedAt },
+      };
+    }
+    if (report.type === 'completed') {
+      if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'completed')) return null;
+      const finishedAt = new Date(report.at);
+      // Reports of one attempt may be applied out of order across schedulers: a completion that
+      // arrives before its start still tells when the attempt started.
+      const startedAt = cur.startedAt ?? new Date(finishedAt.getTime() - report.durationMs);
+      const result = report.output ?? null;
+      const tails = { exitCode: report.exitCode ?? null, stdoutTail: report.stdoutTail ?? null, stderrTail: report.stderrTail ?? null };
+      return {
+        cur,
+        name: 'completed',
+        withResult: true,
+        job: {
+          status: transition(cur.status, 'completed'),
+          workerId: report.workerId,
+          result,
+          startedAt,
+          ...tails,
+          error: null,
+          errorCode: null,
+          leaseExpiresAt: null,
+          deadlineAt: null,
+          finishedAt,
+          updatedAt: cur.now,
+        },
+        attempt: { workerId: report.workerId, outcome: 'COMPLETED', startedAt, result, ...tails, durationMs: report.durationMs, finishedAt },
+      };
+    }
+    if (!this.ownsAttempt(cur, report.attempt, report.workerId) || !canTransition(cur.status, 'failed')) return null;
+    const details: AttemptDetails = {
+      workerId: report.workerId,
+      exitCode: report.exitCode ?? null,
+      durationMs: report.durationMs,
+      stdoutTail: report.stdoutTail ?? null,
+      stderrTail: report.stderrTail ?? null,
+    };
+    const failure: AttemptFailure = {
+      code: report.errorCode,
+      message: report.message,
+      retryable: report.retryable && report.reason !== 'invalid_payload',
+    };
+    if (report.reason === 'cancelled') return this.cancelledChange(cur, failure.message, details);
+    return this.failureChange(cur, failure, report.reason === 'timed_out' ? 'TIMED_OUT' : 'FAILED', details);
   }
 
   // ---------------------------------------------------------------- recovery (reconciler)
@@ -647,6 +662,15 @@ export class JobStore {
   // ---------------------------------------------------------------- shared steps
 
   private async failAttempt(tx: Sql, cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Promise<Job> {
+    return (await this.write(tx, [this.failureChange(cur, failure, outcome, details)]))[0];
+  }
+
+  private async finishCancelled(tx: Sql, cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Promise<Job> {
+    return (await this.write(tx, [this.cancelledChange(cur, message, details, code)]))[0];
+  }
+
+  /** A failed attempt: retried after its backoff while the policy allows, else FAILED. */
+  private failureChange(cur: LockedJob, failure: AttemptFailure, outcome: AttemptOutcome, details: AttemptDetails): Change {
     const decision = decideAfterFailure(failure, cur.attempt, cur.maxAttempts, cur.backoff);
     const common = {
       error: failure.message,
@@ -658,17 +682,22 @@ export class JobStore {
       deadlineAt: null,
       updatedAt: cur.now,
     };
-    const name: JobTransitionName = decision.kind === 'retry' ? 'retrying' : 'failed';
-    const job = await updateJob(tx, cur.id, decision.kind === 'retry'
+    return {
+      cur,
+      name: decision.kind === 'retry' ? 'retrying' : 'failed',
+      job:
+        decision.kind === 'retry'
           ? { ...common, status: transition(cur.status, 'retrying'), workerId: null, startedAt: null, runAt: addMs(cur.now, decision.delayMs) }
-          : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now });
-    await this.finishAttempt(tx, cur, outcome, failure, details);
-    await this.emit(tx, name, job, cur.status);
-    return job;
+          : { ...common, status: transition(cur.status, 'failed'), finishedAt: cur.now },
+      attempt: this.attemptEnd(cur, outcome, failure, details),
+    };
   }
 
-  private async finishCancelled(tx: Sql, cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Promise<Job> {
-    const job = await updateJob(tx, cur.id, {
+  private cancelledChange(cur: LockedJob, message: string, details: AttemptDetails, code = 'cancelled'): Change {
+    return {
+      cur,
+      name: 'cancelled',
+      job: {
         status: transition(cur.status, 'cancelled'),
         error: message,
         errorCode: code,
@@ -676,26 +705,42 @@ export class JobStore {
         deadlineAt: null,
         finishedAt: cur.now,
         updatedAt: cur.now,
-      });
-    if (cur.status === 'CLAIMED' || cur.status === 'RUNNING') {
-      await this.finishAttempt(tx, cur, 'CANCELLED', { code: 'cancelled', message, retryable: false }, details);
-    }
-    await this.emit(tx, 'cancelled', job, cur.status);
-    return job;
+      },
+      // Only an attempt in flight has a row to close.
+      attempt: cur.status === 'CLAIMED' || cur.status === 'RUNNING' ? this.attemptEnd(cur, 'CANCELLED', { code: 'cancelled', message, retryable: false }, details) : undefined,
+    };
   }
 
-  private async finishAttempt(tx: Sql, cur: LockedJob, outcome: AttemptOutcome, failure: AttemptFailure, details: AttemptDetails): Promise<void> {
-    await updateAttempt(tx, cur.id, cur.attempt, {
-        outcome,
-        error: failure.message,
-        errorCode: failure.code,
-        workerId: details.workerId ?? cur.workerId,
-        exitCode: details.exitCode ?? null,
-        durationMs: details.durationMs ?? null,
-        stdoutTail: details.stdoutTail ?? null,
-        stderrTail: details.stderrTail ?? null,
-        finishedAt: cur.now,
-      });
+  private attemptEnd(cur: LockedJob, outcome: AttemptOutcome, failure: AttemptFailure, details: AttemptDetails): Partial<JobAttempt> {
+    return {
+      outcome,
+      error: failure.message,
+      errorCode: failure.code,
+      workerId: details.workerId ?? cur.workerId,
+      exitCode: details.exitCode ?? null,
+      durationMs: details.durationMs ?? null,
+      stdoutTail: details.stdoutTail ?? null,
+      stderrTail: details.stderrTail ?? null,
+      finishedAt: cur.now,
+    };
+  }
+
+  /**
+   * Writes decided changes (one per job): the job rows, their attempt rows and one outbox event
+   * each, set-based. Returns the updated jobs in the changes' order.
+   */
+  private async write(tx: Sql, changes: Change[]): Promise<Job[]> {
+    if (changes.length === 0) return [];
+    const jobs = await updateJobs(tx, changes.map((c) => ({ id: c.cur.id, patch: c.job })));
+    const attempts = changes.filter((c) => c.attempt !== undefined).map((c) => ({ jobId: c.cur.id, attempt: c.cur.attempt, patch: c.attempt as Partial<JobAttempt> }));
+    await updateAttempts(tx, attempts);
+    const written = changes.map((c) => {
+      const job = jobs.get(c.cur.id);
+      if (!job) throw new Error(`job ${c.cur.id} vanished while locked`);
+      return job;
+    });
+    await insertOutbox(tx, changes.map((c, i) => this.eventRow(c.name, written[i], c.cur.status, c.withResult)));
+    return written;
   }
 
   /**
@@ -713,19 +758,17 @@ export class JobStore {
        FROM jobs WHERE id = $1::uuid FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
       [id],
     );
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      id: r.id,
-      status: r.status as JobStatus,
-      attempt: r.attempt,
-      workerId: r.worker_id,
-      maxAttempts: r.max_attempts,
-      backoff: resolveBackoff(r.backoff as Partial<BackoffPolicy>),
-      timeoutMs: r.timeout_ms,
-      startedAt: r.started_at ? new Date(r.started_at) : null,
-      now: new Date(r.now),
-    };
+    return rows[0] ? lockedFromRow(rows[0]) : null;
+  }
+
+  /** Locks the jobs (in id order) for the rest of the transaction; unknown ids are left out. */
+  private async lockMany(tx: Sql, ids: string[]): Promise<Map<string, LockedJob>> {
+    const { rows } = await tx.query<RawLocked>(
+      `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
+       FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.id, lockedFromRow(r)]));
   }
 
   private eventRow(name: JobTransitionName, job: Job, previous: JobStatus | null, withResult = false) {
@@ -747,4 +790,28 @@ interface RawLocked {
   timeout_ms: number | null;
   started_at: Date | string | null;
   now: Date | string;
+}
+
+function lockedFromRow(r: RawLocked): LockedJob {
+  return {
+    id: r.id,
+    status: r.status as JobStatus,
+    attempt: r.attempt,
+    workerId: r.worker_id,
+    maxAttempts: r.max_attempts,
+    backoff: resolveBackoff(r.backoff as Partial<BackoffPolicy>),
+    timeoutMs: r.timeout_ms,
+    startedAt: r.started_at ? new Date(r.started_at) : null,
+    now: new Date(r.now),
+  };
+}
+
+/** One decided transition: the job row's patch, its current attempt's patch, and the event. */
+interface Change {
+  cur: LockedJob;
+  name: JobTransitionName;
+  job: Partial<Job>;
+  attempt?: Partial<JobAttempt>;
+  /** The event carries the job's result (completions). */
+  withResult?: boolean;
 }

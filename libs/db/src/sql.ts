@@ -73,11 +73,26 @@ const ATTEMPT_COLUMNS = {
   finishedAt: 'finished_at',
 } as const satisfies Record<keyof JobAttempt, string>;
 
-/** Casts for the columns whose type a bare parameter does not carry. */
-const JOB_CASTS: Partial<Record<keyof Job, string>> = {
-  payload: 'jsonb', labels: 'jsonb', backoff: 'jsonb', result: 'jsonb', traceContext: 'jsonb', requirements: 'jsonb', status: '"JobStatus"', scheduleId: 'uuid', submittedBy: 'uuid',
-};
-const ATTEMPT_CASTS: Partial<Record<keyof JobAttempt, string>> = { result: 'jsonb', outcome: '"AttemptOutcome"' };
+/** Postgres types of the columns, for casts of parameters and of the arrays `unnest` takes. */
+const JOB_TYPES = {
+  id: 'uuid', queue: 'text', backend: 'text', payload: 'jsonb', status: '"JobStatus"', priority: 'int4', labels: 'jsonb',
+  attempt: 'int4', maxAttempts: 'int4', timeoutMs: 'int4', backoff: 'jsonb', idempotencyKey: 'text',
+  requestHash: 'text', runAt: 'timestamptz', workerId: 'text', leaseExpiresAt: 'timestamptz', deadlineAt: 'timestamptz',
+  result: 'jsonb', error: 'text', errorCode: 'text', exitCode: 'int4', stdoutTail: 'text', stderrTail: 'text',
+  progress: 'float8', progressNote: 'text', progressAttempt: 'int4', progressSeq: 'int4', progressAt: 'timestamptz',
+  traceContext: 'jsonb', createdAt: 'timestamptz', updatedAt: 'timestamptz',
+  dispatchedAt: 'timestamptz', startedAt: 'timestamptz', finishedAt: 'timestamptz', concurrencyKey: 'text',
+  fairnessKey: 'text', onParentFailure: 'text', scheduleId: 'uuid',
+  requirements: 'jsonb', placementDeadlineAt: 'timestamptz', waitReason: 'text',
+  tenant: 'text', submittedBy: 'uuid',
+} as const satisfies Record<keyof Job, string>;
+
+const ATTEMPT_TYPES = {
+  id: 'int8', jobId: 'uuid', attempt: 'int4', queue: 'text', concurrencyKey: 'text', workerId: 'text',
+  outcome: '"AttemptOutcome"', error: 'text', errorCode: 'text', exitCode: 'int4', durationMs: 'int4',
+  stdoutTail: 'text', stderrTail: 'text', result: 'jsonb', claimedAt: 'timestamptz', startedAt: 'timestamptz',
+  finishedAt: 'timestamptz',
+} as const satisfies Record<keyof JobAttempt, string>;
 
 export function jobFromRow(row: Record<string, unknown>): Job {
   const job: Record<string, unknown> = {};
@@ -86,35 +101,83 @@ export function jobFromRow(row: Record<string, unknown>): Job {
 }
 
 /** Serialises JSON columns: pg would send a JS array as a Postgres array, not as JSON. */
-function param(value: unknown, cast: string | undefined): unknown {
-  if (cast === 'jsonb') return value === null || value === undefined ? null : JSON.stringify(value);
+function param(value: unknown, type: string): unknown {
+  if (type === 'jsonb') return value === null || value === undefined ? null : JSON.stringify(value);
   return value;
-}
-
-/** `UPDATE jobs SET <patch> WHERE id = $1 RETURNING *`, the patch given by model field. */
-export async function updateJob(sql: Sql, id: string, patch: Partial<Job>): Promise<Job> {
-  const fields = Object.keys(patch) as (keyof Job)[];
-  const sets = fields.map((f, i) => `${JOB_COLUMNS[f]} = $${i + 2}${JOB_CASTS[f] ? `::${JOB_CASTS[f]}` : ''}`);
-  const { rows } = await sql.query(`UPDATE jobs SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, [id, ...fields.map((f) => param(patch[f], JOB_CASTS[f]))]);
-  return jobFromRow(rows[0]);
 }
 
 /** `INSERT INTO jobs (<fields>) VALUES (...) RETURNING *`. */
 export async function insertJobRow(sql: Sql, values: Partial<Job>): Promise<Job> {
   const fields = (Object.keys(values) as (keyof Job)[]).filter((f) => values[f] !== undefined);
-  const placeholders = fields.map((f, i) => `$${i + 1}${JOB_CASTS[f] ? `::${JOB_CASTS[f]}` : ''}`);
+  const placeholders = fields.map((f, i) => `$${i + 1}::${JOB_TYPES[f]}`);
   const { rows } = await sql.query(
     `INSERT INTO jobs (${fields.map((f) => JOB_COLUMNS[f]).join(', ')}) VALUES (${placeholders.join(', ')}) RETURNING *`,
-    fields.map((f) => param(values[f], JOB_CASTS[f])),
+    fields.map((f) => param(values[f], JOB_TYPES[f])),
   );
   return jobFromRow(rows[0]);
 }
 
-/** Updates attempt `attempt` of `jobId`. */
-export async function updateAttempt(sql: Sql, jobId: string, attempt: number, patch: Partial<JobAttempt>): Promise<void> {
-  const fields = (Object.keys(patch) as (keyof JobAttempt)[]).filter((f) => patch[f] !== undefined);
-  const sets = fields.map((f, i) => `${ATTEMPT_COLUMNS[f]} = $${i + 3}${ATTEMPT_CASTS[f] ? `::${ATTEMPT_CASTS[f]}` : ''}`);
-  await sql.query(`UPDATE job_attempts SET ${sets.join(', ')} WHERE job_id = $1 AND attempt = $2`, [jobId, attempt, ...fields.map((f) => param(patch[f], ATTEMPT_CASTS[f]))]);
+/**
+ * Set-based updates: rows whose patches set the same fields go out as one
+ * `UPDATE … FROM unnest(<key arrays>, <value arrays>)` (a batch of reports usually needs one or
+ * two such statements, whatever its size). Each key may appear once per call.
+ */
+async function updateMany<Row, K extends string>(
+  sql: Sql,
+  table: { name: string; columns: Record<K, string>; types: Record<K, string>; keys: readonly K[] },
+  rows: { key: unknown[]; patch: Partial<Record<K, unknown>> }[],
+  returning: boolean,
+): Promise<Row[]> {
+  const shapes = new Map<string, { fields: K[]; rows: typeof rows }>();
+  for (const row of rows) {
+    const fields = (Object.keys(row.patch) as K[]).filter((f) => row.patch[f] !== undefined).sort();
+    const shape = fields.join(',');
+    const group = shapes.get(shape) ?? { fields, rows: [] };
+    group.rows.push(row);
+    shapes.set(shape, group);
+  }
+  const out: Row[] = [];
+  for (const { fields, rows: group } of shapes.values()) {
+    if (fields.length === 0) continue;
+    const all = [...table.keys, ...fields];
+    const arrays = all.map((f, i) => `$${i + 1}::${table.types[f]}[]`);
+    const names = all.map((f) => `u_${table.columns[f]}`);
+    const sets = fields.map((f) => `${table.columns[f]} = u.u_${table.columns[f]}`);
+    const match = table.keys.map((k) => `t.${table.columns[k]} = u.u_${table.columns[k]}`);
+    const values = [
+      ...table.keys.map((_, i) => group.map((r) => r.key[i])),
+      ...fields.map((f) => group.map((r) => param(r.patch[f], table.types[f]))),
+    ];
+    const { rows: updated } = await sql.query(
+      `UPDATE ${table.name} t SET ${sets.join(', ')}
+       FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')})
+       WHERE ${match.join(' AND ')}${returning ? ' RETURNING t.*' : ''}`,
+      values,
+    );
+    out.push(...(updated as Row[]));
+  }
+  return out;
+}
+
+const JOBS_TABLE = { name: 'jobs', columns: JOB_COLUMNS, types: JOB_TYPES, keys: ['id'] as const };
+const ATTEMPTS_TABLE = { name: 'job_attempts', columns: ATTEMPT_COLUMNS, types: ATTEMPT_TYPES, keys: ['jobId', 'attempt'] as const };
+
+/** Updates each job by its own patch (ids distinct); returns the updated jobs by id. */
+export async function updateJobs(sql: Sql, rows: { id: string; patch: Partial<Job> }[]): Promise<Map<string, Job>> {
+  const updated = await updateMany<Record<string, unknown>, keyof Job>(sql, JOBS_TABLE, rows.map((r) => ({ key: [r.id], patch: r.patch })), true);
+  return new Map(updated.map((row) => [row.id as string, jobFromRow(row)]));
+}
+
+/** `UPDATE jobs SET <patch> WHERE id = $1 RETURNING *`, the patch given by model field. */
+export async function updateJob(sql: Sql, id: string, patch: Partial<Job>): Promise<Job> {
+  const job = (await updateJobs(sql, [{ id, patch }])).get(id);
+  if (!job) throw new Error(`job ${id} vanished while locked`);
+  return job;
+}
+
+/** Updates each attempt `(jobId, attempt)` by its own patch (pairs distinct). */
+export async function updateAttempts(sql: Sql, rows: { jobId: string; attempt: number; patch: Partial<JobAttempt> }[]): Promise<void> {
+  await updateMany(sql, ATTEMPTS_TABLE, rows.map((r) => ({ key: [r.jobId, r.attempt], patch: r.patch })), false);
 }
 
 /** Inserts outbox rows in one statement. */
