@@ -94,7 +94,7 @@ export function printCurlExamples(gatewayUrl: string, jobId: string, apiKey: str
       `  curl -s ${auth} ${gatewayUrl}/v1/stats`,
       '  # a key for another tenant, allowed to submit and read jobs only',
       `  pnpm blixard keys create --tenant acme --scopes jobs:read,jobs:write`,
-      '  # the API, documented (paste the key into the page)',
+      '  # the API, documented (`up` serves the page without a key; paste the key into it to load the document)',
       `  open ${gatewayUrl}/docs`,
       '',
     ].join('\n'),

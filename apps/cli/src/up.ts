@@ -54,7 +54,8 @@ export function serviceSpecs(config: UpConfig, env: NodeJS.ProcessEnv = process.
   const mockPort = processPort === 0 ? 0 : processPort + 1;
   const wasmPort = processPort === 0 ? 0 : processPort + 2;
   return [
-    { name: 'gateway', app: 'gateway', env: base, port: config.gatewayPort, portEnv: 'GATEWAY_PORT' },
+    // The docs page opens in a browser without a key here (the gateway logs it); PUBLIC_DOCS=false keeps it closed.
+    { name: 'gateway', app: 'gateway', env: { ...base, PUBLIC_DOCS: env.PUBLIC_DOCS ?? 'true' }, port: config.gatewayPort, portEnv: 'GATEWAY_PORT' },
     { name: 'scheduler', app: 'scheduler', env: base, port: config.schedulerPort, portEnv: 'SCHEDULER_PORT' },
     { name: 'worker-registry', app: 'worker-registry', env: base, port: config.registryPort, portEnv: 'REGISTRY_PORT' },
     { name: 'notifier', app: 'notifier', env: base, port: config.notifierPort, portEnv: 'NOTIFIER_PORT' },

@@ -19,7 +19,7 @@ import { KeysController } from './keys.controller';
 import { DocsController } from './docs.controller';
 import { AuthGuard } from './auth';
 import { RateLimiter, TenantQuota } from './limits';
-import { Reflector } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { problem, sendProblem } from './problem';
 
@@ -33,7 +33,7 @@ export async function startGateway(
   env: Record<string, string | undefined> = process.env,
   extraValidators: Validator<JobSubmissionInput>[] = [],
 ): Promise<RunningGateway> {
-  const ctx = await createServiceContext('gateway', ['gatewayPort', 'maxBodyBytes', 'claimLeaseMs', 'runLeaseMs', 'idempotencyWindowMs', 'payloadValidateTimeoutMs', 'sseHeartbeatMs', 'webhookAllowPrivate', 'logMaxBytesPerAttempt', 'authDisabled', 'rateLimitPerSecond', 'rateLimitBurst', 'tenantMaxWaitingJobs', 'maxPayloadBytes'] as const, env);
+  const ctx = await createServiceContext('gateway', ['gatewayPort', 'maxBodyBytes', 'claimLeaseMs', 'runLeaseMs', 'idempotencyWindowMs', 'payloadValidateTimeoutMs', 'sseHeartbeatMs', 'webhookAllowPrivate', 'logMaxBytesPerAttempt', 'authDisabled', 'rateLimitPerSecond', 'rateLimitBurst', 'tenantMaxWaitingJobs', 'maxPayloadBytes', 'publicDocs'] as const, env);
   const { config, bus } = ctx;
   const s = bus.subjects;
   const store = new JobStore(ctx.db, {
@@ -50,6 +50,9 @@ export async function startGateway(
         'For local development only: never expose it. Unset AUTH_DISABLED and create keys with `blixard keys create`. !!!',
     );
   }
+  if (config.publicDocs) {
+    ctx.logger.info('PUBLIC_DOCS=true: /docs and /openapi.json answer without an API key (every other route but health and metrics still needs one)');
+  }
   const queries = new JobQueries(ctx.db);
   const keys = new ApiKeyStore(ctx.db);
   const deps: GatewayDeps = {
@@ -63,6 +66,7 @@ export async function startGateway(
     keys,
     quota: new TenantQuota(config.tenantMaxWaitingJobs, (tenant, upTo) => queries.waitingCount(tenant, upTo)),
     authDisabled: config.authDisabled,
+    publicDocs: config.publicDocs,
     wakeScheduler: (what = 'dispatch') => bus.nc.publish(what === 'dispatch' ? s.wakeDispatch : s.wakeReconcile),
     jobSubmitted: (job) => {
       submitted.inc({ backend: job.backend, queue: job.queue });
@@ -93,7 +97,8 @@ export async function startGateway(
   };
 
   @Module({
-    imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics)],
+    // Discovery: the OpenAPI document is built from every controller the app routes.
+    imports: [HealthModule.forRoot(ctx.readiness, ctx.metrics), DiscoveryModule],
     controllers: [JobsController, WorkersController, SchedulesController, QueuesController, OpenApiController, EventsController, LogsController, WebhooksController, AuditController, KeysController, DocsController],
     providers: [{ provide: GATEWAY, useValue: deps }, AuditLog],
   })
@@ -123,7 +128,7 @@ export async function startGateway(
       });
       app.use(problemMiddleware(ctx.logger));
       app.useGlobalFilters(new ProblemFilter(ctx.logger));
-      app.useGlobalGuards(new AuthGuard(app.get(Reflector), { disabled: config.authDisabled, keys, rateLimiter: new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst) }));
+      app.useGlobalGuards(new AuthGuard({ disabled: config.authDisabled, publicDocs: config.publicDocs, keys, rateLimiter: new RateLimiter(config.rateLimitPerSecond, config.rateLimitBurst) }));
     },
   });
   ctx.logger.info({ port }, 'gateway listening');

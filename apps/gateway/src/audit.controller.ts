@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { principalOf, RequireScope } from './auth';
+import { ApiOperation, json, problem, ref, timestamp } from './openapi';
 import type { AuditPage } from '@blixard/contracts';
 import { FieldError, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
@@ -13,6 +14,24 @@ export class AuditController {
   /** `?action=job.cancel` (or `job.*`), `?since=<ISO time>`, `?actor=`, `?targetId=`, `?limit=`, `?cursor=`. */
   @Get()
   @RequireScope('admin')
+  @ApiOperation({
+    operationId: 'listAuditEntries',
+    summary: 'The audit log',
+    description: 'Submits, cancels, retries, drains, webhook and queue changes: who (the API key; `anonymous` until keys exist, with the remote address), what and when. Newest first.',
+    tags: ['audit'],
+    parameters: [
+      { name: 'action', in: 'query', description: 'An action (`job.cancel`) or a prefix (`job.*`).', schema: { type: 'string' } },
+      { name: 'since', in: 'query', description: 'Only entries at or after this time.', schema: timestamp },
+      { name: 'actor', in: 'query', description: 'Only entries of this actor.', schema: { type: 'string' } },
+      { name: 'targetId', in: 'query', description: 'Only entries about this job, worker, queue or webhook.', schema: { type: 'string' } },
+      { name: 'limit', in: 'query', description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page.', schema: { type: 'string' } },
+    ],
+    responses: {
+      '200': json(ref('AuditPage'), 'A page of entries.'),
+      '400': problem('A parameter is invalid or unknown.'),
+    },
+  })
   list(@Query() query: Record<string, unknown>, @Req() req: Request): Promise<AuditPage> {
     const errors: FieldError[] = [];
     for (const k of ['action', 'since', 'actor', 'targetId', 'cursor', 'limit']) {

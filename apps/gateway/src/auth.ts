@@ -1,5 +1,4 @@
-import { CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { applyDecorators, CanActivate, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { ApiKeyStore } from '@blixard/db';
 import { ForbiddenError, hasScope, Scope, SCOPES, TooManyRequestsError, UnauthorizedError } from '@blixard/domain';
@@ -19,13 +18,48 @@ export const ANONYMOUS: Principal = { keyId: 'anonymous', keyName: 'anonymous (A
 
 const SCOPE_KEY = 'blixard:scope';
 const PUBLIC_KEY = 'blixard:public';
+const DOCS_KEY = 'blixard:docs';
 
 /** The scope a route needs. A route with neither this nor `@Public()` needs `admin`: closed by default. */
 export const RequireScope = (scope: Scope) => SetMetadata(SCOPE_KEY, scope);
-/** A route anyone may call without a key (the docs page shell only: it holds no data). */
+/** A route anyone may call without a key. */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
-/** A route any valid key may call, whatever its scopes (the OpenAPI document). */
+/** A route any valid key may call, whatever its scopes. */
 export const AnyKey = () => SetMetadata(SCOPE_KEY, 'any');
+/**
+ * The API's documentation (`/docs`, `/openapi.json`): any valid key, whatever its scopes, unless
+ * the operator publishes it with PUBLIC_DOCS=true. Without a key the 401 says how to reach it.
+ */
+export const DocsAccess = () => applyDecorators(SetMetadata(SCOPE_KEY, 'any'), SetMetadata(DOCS_KEY, true));
+
+/** Who may call a route: anyone, or a valid key holding `scope` (`any`: whatever its scopes). */
+export type RouteAccess = { public: true } | { public: false; scope: Scope | 'any'; docs: boolean };
+
+/**
+ * A route's access, from its handler's and controller's metadata (the handler's wins). The one
+ * reading of that metadata: the guard enforces it and the OpenAPI document (openapi/build.ts)
+ * publishes it, so the two cannot disagree. Health, readiness and metrics are open to probes and
+ * Prometheus; a route that says nothing needs `admin`.
+ */
+export function routeAccess(controller: Function, handler: Function, options: { publicDocs: boolean }): RouteAccess {
+  if (controller === HealthController) return { public: true };
+  const read = <T>(key: string): T | undefined => {
+    for (const target of [handler, controller]) {
+      const value = Reflect.getMetadata(key, target) as T | undefined;
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  };
+  if (read<boolean>(PUBLIC_KEY)) return { public: true };
+  const docs = read<boolean>(DOCS_KEY) === true;
+  if (docs && options.publicDocs) return { public: true };
+  return { public: false, scope: read<Scope | 'any'>(SCOPE_KEY) ?? 'admin', docs };
+}
+
+/** The 401 of `/docs` or `/openapi.json` without a key: how to reach them. */
+export const DOCS_NEED_A_KEY =
+  'the API documentation needs an API key of any scope: send `Authorization: Bearer <key>` (or `X-API-Key: <key>`), ' +
+  'or start the gateway with PUBLIC_DOCS=true to serve /docs and /openapi.json without one';
 
 type RequestWithPrincipal = Request & { principal?: Principal; apiKeyId?: string };
 
@@ -51,32 +85,31 @@ export function tokenOf(req: Request): string | undefined {
 
 export interface AuthOptions {
   disabled: boolean;
+  /** PUBLIC_DOCS: `/docs` and `/openapi.json` answer without a key. */
+  publicDocs: boolean;
   keys: ApiKeyStore;
   rateLimiter: RateLimiter;
 }
 
 /**
  * The gateway's one gate: every route needs a valid key holding the route's scope, except the
- * health, readiness and metrics endpoints (probes and Prometheus) and routes marked `@Public()`.
+ * health, readiness and metrics endpoints (probes and Prometheus), routes marked `@Public()` and,
+ * with PUBLIC_DOCS, the documentation (see `routeAccess`).
  * No key or a bad one is a 401 with `WWW-Authenticate: Bearer`; a missing scope a 403 naming it;
  * a key over its request rate a 429 with `Retry-After`.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  constructor(
-    private readonly reflector: Reflector,
-    private readonly options: AuthOptions,
-  ) {}
+  constructor(private readonly options: AuthOptions) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
-    if (ctx.getClass() === HealthController) return true;
-    const targets = [ctx.getHandler(), ctx.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const needed = this.reflector.getAllAndOverride<Scope | 'any' | undefined>(SCOPE_KEY, targets) ?? 'admin';
+    const access = routeAccess(ctx.getClass(), ctx.getHandler(), this.options);
+    if (access.public) return true;
+    const needed = access.scope;
     const req = ctx.switchToHttp().getRequest<RequestWithPrincipal>();
     const res = ctx.switchToHttp().getResponse<Response>();
-    const principal = this.options.disabled ? ANONYMOUS : await this.authenticate(req, res);
+    const principal = this.options.disabled ? ANONYMOUS : await this.authenticate(req, res, access.docs);
     req.principal = principal;
     req.apiKeyId = principal.keyId;
     if (!this.options.disabled) {
@@ -91,12 +124,13 @@ export class AuthGuard implements CanActivate {
     return true;
   }
 
-  private async authenticate(req: Request, res: Response): Promise<Principal> {
+  private async authenticate(req: Request, res: Response, docs: boolean): Promise<Principal> {
     const token = tokenOf(req);
     const fail = (code: UnauthorizedError['code'], message: string): never => {
       res.setHeader('WWW-Authenticate', `Bearer realm="blixard"${code === 'missing_api_key' ? '' : ', error="invalid_token"'}`);
       throw new UnauthorizedError(code, message);
     };
+    if (token === undefined && docs) return fail('missing_api_key', DOCS_NEED_A_KEY);
     if (token === undefined) return fail('missing_api_key', 'an API key is required: send `Authorization: Bearer <key>`');
     if (token === '' || token.length > 200) return fail('invalid_api_key', 'the Authorization header is not `Bearer <key>`');
     const result = await this.options.keys.authenticate(token);

@@ -35,4 +35,6 @@ export interface GatewayDeps {
   quota: TenantQuota;
   /** AUTH_DISABLED: every request is tenant `default` with every scope. */
   authDisabled: boolean;
+  /** PUBLIC_DOCS: `/docs` and `/openapi.json` answer without a key (the document says so). */
+  publicDocs: boolean;
 }

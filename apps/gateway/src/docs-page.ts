@@ -20,7 +20,7 @@ details pre { background: #f6f6f6; padding: .5rem; overflow: auto; max-height: 2
 </head>
 <body>
 <h1>Blixard API</h1>
-<p class="muted">Every request needs an API key: <code>Authorization: Bearer bk_...</code>. The document is at <a href="openapi.json">/openapi.json</a>.</p>
+<p class="muted">Every request needs an API key: <code>Authorization: Bearer bk_...</code> (this page and the document at <a href="openapi.json">/openapi.json</a> too, unless the gateway runs with <code>PUBLIC_DOCS=true</code>).</p>
 <form id="f"><label>API key <input id="key" type="password" size="60" autocomplete="off"></label> <button>Load</button></form>
 <p id="err"></p>
 <div id="out"></div>

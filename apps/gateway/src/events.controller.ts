@@ -7,6 +7,7 @@ import { GATEWAY, GatewayDeps } from './deps';
 import { followEvents, isTerminalEvent, readEvents, StreamedEvent } from './live-feeds';
 import { resumePoint, SseStream, wantsEventStream } from './sse';
 import { principalOf, Principal, RequireScope } from './auth';
+import { ApiOperation, badEncoding, param, problem, ref } from './openapi';
 import { hasScope } from '@blixard/domain';
 
 export interface EventPage {
@@ -27,6 +28,29 @@ export class EventsController {
   /** `?type=` (repeatable, comma-separated patterns), `?queue=`; SSE starts with new events unless resumed. */
   @Get('events')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'getEvents',
+    summary: 'Stream or page through events',
+    description:
+      'With `Accept: text/event-stream`: Server-Sent Events, one per CloudEvent (`id:` its sequence in the events stream, `data:` the event), ' +
+      'starting with new events, or right after `Last-Event-ID` (or `after`) to resume; a comment line every SSE_HEARTBEAT_MS keeps idle streams open. ' +
+      'Otherwise a JSON page of the retained events (7 days), oldest first, from `after`.',
+    tags: ['events'],
+    parameters: [
+      { name: 'type', in: 'query', description: 'Only these event types: exact (`dev.blixard.job.completed`), a prefix (`dev.blixard.job.*`) or `*`; `dev.blixard.` may be left out. Repeat or separate with commas.', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true },
+      { name: 'queue', in: 'query', description: 'Only events of jobs in this queue.', schema: { type: 'string' } },
+      { name: 'after', in: 'query', description: 'Start after this event sequence (same as the `Last-Event-ID` header).', schema: { type: 'integer', minimum: 0 } },
+      { name: 'limit', in: 'query', description: 'Page size (JSON only).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event (SSE clients send it when they reconnect).', schema: { type: 'string', pattern: '^\\d+$' } },
+    ],
+    responses: {
+      '200': {
+        description: 'A stream of events (`text/event-stream`), or a page of them (JSON).',
+        content: { 'text/event-stream': { schema: { type: 'string', description: 'Frames `id: <seq>` / `data: <CloudEvent JSON>`.' } }, 'application/json': { schema: ref('EventPage') } },
+      },
+      '400': problem('An unknown event type, a bad `after`/`Last-Event-ID` or `limit`, or an unknown parameter.'),
+    },
+  })
   async events(@Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     const types = listParam(query.type).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
@@ -65,6 +89,28 @@ export class EventsController {
    */
   @Get('jobs/:id/events')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'getJobEvents',
+    summary: "A job's events, live",
+    description:
+      'With `Accept: text/event-stream`: the job\'s events from its creation (or after `Last-Event-ID`), then live, ending after the event that finishes the job ' +
+      '(`completed`, `failed`, `cancelled`, `unplaced`). Otherwise a JSON page of its events so far.',
+    tags: ['events', 'jobs'],
+    pathParameters: { id: param('JobId') },
+    parameters: [
+      { name: 'after', in: 'query', description: 'Start after this event sequence (same as `Last-Event-ID`).', schema: { type: 'integer', minimum: 0 } },
+      { name: 'limit', in: 'query', description: 'Page size (JSON only).', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+      { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume after this event.', schema: { type: 'string', pattern: '^\\d+$' } },
+    ],
+    responses: {
+      '200': {
+        description: 'The job\'s events as a stream, or a page.',
+        content: { 'text/event-stream': { schema: { type: 'string' } }, 'application/json': { schema: ref('EventPage') } },
+      },
+      '400': problem(`The id is not a UUID, a parameter is invalid, or ${badEncoding}.`),
+      '404': problem('No such job.'),
+    },
+  })
   async jobEvents(@Param('id') id: string, @Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a job id (a UUID)' });

@@ -6,6 +6,8 @@ import { FieldError, isUuid, JOB_STATUSES, JobStatus, NotFoundError, validateSub
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
 import { principalOf, RequireScope, requireScope } from './auth';
+import { ApiOperation, badEncoding, body, json, param, problem, ref, tooLarge } from './openapi';
+import { LIMITS } from '@blixard/domain';
 
 @Controller('v1')
 export class JobsController {
@@ -27,6 +29,32 @@ export class JobsController {
    */
   @Post('jobs')
   @RequireScope('jobs:write')
+  @ApiOperation({
+    operationId: 'submitJob',
+    summary: 'Submit a job',
+    description:
+      'Stores the job with its `created` event in one transaction and answers before any dispatch. ' +
+      'With an idempotency key (header or body), repeating the same request returns the original job with 200; ' +
+      'a different request under the same key in the same queue is a 409. A key is remembered for IDEMPOTENCY_WINDOW_MS.',
+    tags: ['jobs'],
+    parameters: [
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description: 'Same as the body field `idempotencyKey`; when both are given they must be equal.',
+        schema: { type: 'string', minLength: 1, maxLength: LIMITS.idempotencyKeyLength },
+      },
+    ],
+    requestBody: body(ref('SubmitJob')),
+    responses: {
+      '201': json(ref('Job'), 'Created: the new job (PENDING, SCHEDULED for a later run-at, or BLOCKED on its parents).'),
+      '200': json(ref('Job'), 'An idempotent replay: the job the same request made earlier.'),
+      '400': problem('The body is not valid JSON or breaks a rule (`validation_failed`, every bad field in `errors`), a parent in `dependsOn` does not exist, or the header and body idempotency keys differ.'),
+      '409': problem('The idempotency key was used for a different request (`idempotency_key_reused`).'),
+      '413': tooLarge,
+    },
+  })
   async submit(@Body() body: unknown, @Headers('idempotency-key') headerKey: string | undefined, @Res({ passthrough: true }) res: Response, @Req() req: Request): Promise<JobView> {
     const principal = principalOf(req);
     const input = withIdempotencyHeader(body, headerKey);
@@ -61,6 +89,37 @@ export class JobsController {
 
   @Get('jobs')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'listJobs',
+    summary: 'List jobs, newest first',
+    tags: ['jobs'],
+    parameters: [
+      {
+        name: 'status',
+        in: 'query',
+        description: 'Only jobs in these statuses; repeat the parameter or separate with commas.',
+        schema: { type: 'array', items: ref('JobStatus') },
+        style: 'form',
+        explode: true,
+      },
+      {
+        name: 'label',
+        in: 'query',
+        description: 'Only jobs carrying every one of these labels, each as `key=value`; repeat for several.',
+        schema: { type: 'array', items: { type: 'string', pattern: '^[^=]+=' } },
+        style: 'form',
+        explode: true,
+      },
+      { name: 'backend', in: 'query', description: 'Only jobs of this backend.', schema: { type: 'string' } },
+      { name: 'queue', in: 'query', description: 'Only jobs of this queue.', schema: { type: 'string' } },
+      { name: 'limit', in: 'query', description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 } },
+      { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page.', schema: { type: 'string' } },
+    ],
+    responses: {
+      '200': json(ref('JobPage'), 'A page of jobs.'),
+      '400': problem('A parameter is invalid, given twice where once is allowed, or unknown; or the cursor was not made by this API.'),
+    },
+  })
   async list(@Query() query: Record<string, unknown>, @Req() req: Request): Promise<JobPage> {
     const errors: FieldError[] = [];
     const status = listParam(query.status)
@@ -93,6 +152,17 @@ export class JobsController {
 
   @Get('jobs/:id')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'getJob',
+    summary: 'Get a job with its attempts and parents',
+    tags: ['jobs'],
+    pathParameters: { id: param('JobId') },
+    responses: {
+      '200': json(ref('Job'), 'The job, with `attempts` and `dependsOn`.'),
+      '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+      '404': problem('No such job.'),
+    },
+  })
   async get(@Param('id') id: string, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
     const job = await this.queries.get(id, principalOf(req).tenant);
@@ -104,6 +174,19 @@ export class JobsController {
   @Post('jobs/:id/cancel')
   @HttpCode(200)
   @RequireScope('jobs:write')
+  @ApiOperation({
+    operationId: 'cancelJob',
+    summary: 'Cancel a job',
+    description: 'The job ends CANCELLED at once; the worker running its attempt, if any, is told to stop, and any later report of that attempt is ignored.',
+    tags: ['jobs'],
+    pathParameters: { id: param('JobId') },
+    responses: {
+      '200': json(ref('Job'), 'The cancelled job.'),
+      '400': problem(`The id is not a UUID, or ${badEncoding}.`),
+      '404': problem('No such job.'),
+      '409': problem('The job already finished (`invalid_transition`).'),
+    },
+  })
   async cancel(@Param('id') id: string, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
     await this.assertMayChange(req, id, 'cancelling a job another API key submitted');
@@ -117,6 +200,21 @@ export class JobsController {
   @Post('jobs/:id/retry')
   @HttpCode(200)
   @RequireScope('jobs:write')
+  @ApiOperation({
+    operationId: 'retryJob',
+    summary: 'Retry a FAILED or CANCELLED job',
+    description: 'Back to PENDING with a fresh budget of attempts; attempt numbers keep counting up.',
+    tags: ['jobs'],
+    pathParameters: { id: param('JobId') },
+    requestBody: body(ref('RetryJob'), false),
+    responses: {
+      '200': json(ref('Job'), 'The job, PENDING again.'),
+      '400': problem(`The id is not a UUID, the body is invalid, or ${badEncoding}.`),
+      '404': problem('No such job.'),
+      '409': problem('The job is neither FAILED nor CANCELLED (`invalid_transition`).'),
+      '413': tooLarge,
+    },
+  })
   async retry(@Param('id') id: string, @Body() body: unknown, @Req() req: Request): Promise<JobView> {
     assertJobId(id);
     await this.assertMayChange(req, id, 'retrying a job another API key submitted');
@@ -131,6 +229,18 @@ export class JobsController {
   @Post('jobs/retry')
   @HttpCode(200)
   @RequireScope('jobs:admin')
+  @ApiOperation({
+    operationId: 'retryJobs',
+    summary: 'Retry many FAILED or CANCELLED jobs',
+    description: 'Retries matching jobs, oldest first, each with its original attempt budget; a job changed meanwhile is passed over.',
+    tags: ['jobs'],
+    requestBody: body(ref('RetryJobs'), false),
+    responses: {
+      '200': json(ref('RetriedJobs'), 'The ids of the jobs retried.'),
+      '400': problem('The body is invalid.'),
+      '413': tooLarge,
+    },
+  })
   async retryMany(@Body() body: unknown, @Req() req: Request): Promise<{ redriven: string[] }> {
     const errors: FieldError[] = [];
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
@@ -154,6 +264,12 @@ export class JobsController {
 
   @Get('stats')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'getStats',
+    summary: 'Count jobs by status and backend',
+    tags: ['jobs'],
+    responses: { '200': json(ref('Stats'), 'Job counts.') },
+  })
   stats(@Req() req: Request): Promise<StatsView> {
     return this.queries.stats(principalOf(req).tenant);
   }

@@ -4,6 +4,7 @@ import type { ApiKeyView, CreatedApiKey } from '@blixard/contracts';
 import { FieldError, isPlainObject, isUuid, KEY_NAME_MAX, NotFoundError, onlyKnownFields, parseScopes, TENANT_PATTERN, ValidationError } from '@blixard/domain';
 import { AuditLog } from './audit-log';
 import { principalOf, RequireScope } from './auth';
+import { ApiOperation, badEncoding, body, items, json, problem, ref, tooLarge, uuid } from './openapi';
 import { GATEWAY, GatewayDeps } from './deps';
 
 /**
@@ -20,6 +21,18 @@ export class KeysController {
 
   /** `{ name, scopes, expiresAt? }`: 201 with the token, shown this once. */
   @Post()
+  @ApiOperation({
+    operationId: 'createApiKey',
+    summary: 'Create an API key for this tenant',
+    description: 'The answer holds the token, shown this once: only its SHA-256 is stored.',
+    tags: ['keys'],
+    requestBody: body(ref('CreateApiKey')),
+    responses: {
+      '201': json(ref('CreatedApiKey'), 'The key and its token.'),
+      '400': problem('A field is invalid (each is listed in `errors`), or the body is not JSON.'),
+      '413': tooLarge,
+    },
+  })
   async create(@Body() body: unknown, @Req() req: Request): Promise<CreatedApiKey> {
     const tenant = principalOf(req).tenant;
     const input = validateNewKey(body, tenant);
@@ -29,6 +42,12 @@ export class KeysController {
   }
 
   @Get()
+  @ApiOperation({
+    operationId: 'listApiKeys',
+    summary: 'List this tenant\'s API keys',
+    tags: ['keys'],
+    responses: { '200': json(items(ref('ApiKey')), 'Newest first, revoked ones too; never a secret.') },
+  })
   async list(@Req() req: Request): Promise<{ items: ApiKeyView[] }> {
     return { items: await this.deps.keys.list(principalOf(req).tenant) };
   }
@@ -36,6 +55,18 @@ export class KeysController {
   /** Revokes the key at once: every later request with it is a 401. */
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({
+    operationId: 'revokeApiKey',
+    summary: 'Revoke an API key',
+    description: 'Every later request with it is a 401 `revoked_api_key`.',
+    tags: ['keys'],
+    pathParameters: { id: { description: 'An API key id.', schema: uuid } },
+    responses: {
+      '204': { description: 'Revoked (or already revoked).' },
+      '400': problem('The id is not a UUID, or ' + badEncoding + '.'),
+      '404': problem('No such key in this tenant.'),
+    },
+  })
   async revoke(@Param('id') id: string, @Req() req: Request): Promise<void> {
     if (!isUuid(id)) throw new ValidationError([{ field: 'id', message: 'is not an API key id (a UUID)' }]);
     const key = await this.deps.keys.revoke(id, principalOf(req).tenant);

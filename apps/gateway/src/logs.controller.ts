@@ -6,6 +6,7 @@ import { GATEWAY, GatewayDeps } from './deps';
 import { followLogs } from './live-feeds';
 import { resumePoint, SseStream } from './sse';
 import { principalOf, RequireScope } from './auth';
+import { ApiOperation, badEncoding, param, problem, ref } from './openapi';
 
 /**
  * An attempt's output: what is stored (JSON, or `text/plain` when asked for), or followed live
@@ -17,6 +18,34 @@ export class LogsController {
 
   @Get('jobs/:id/logs')
   @RequireScope('jobs:read')
+  @ApiOperation({
+    operationId: 'getJobLogs',
+    summary: "An attempt's output lines",
+    description:
+      'The stdout and stderr lines of one attempt (default: the current one), as stored (bounded by LOG_MAX_BYTES_PER_ATTEMPT; `system` lines mark truncation). ' +
+      'JSON, or the bare lines with `Accept: text/plain`. With `follow=true`: Server-Sent Events, the stored lines then the live ones, each once and in order ' +
+      '(`event: log`, `id:` the line number, `data:` a LogLine), until the attempt ends (`event: end`, data `{attempt, lastSeq, truncated, complete}`).',
+    tags: ['jobs'],
+    pathParameters: { id: param('JobId') },
+    parameters: [
+      { name: 'attempt', in: 'query', description: 'The attempt (default: the current one).', schema: { type: 'integer', minimum: 1 } },
+      { name: 'follow', in: 'query', description: 'Stream until the attempt ends.', schema: { type: 'boolean', default: false } },
+      { name: 'after', in: 'query', description: 'Only lines after this line number (same as `Last-Event-ID`).', schema: { type: 'integer', minimum: 0 } },
+      { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume a followed log after this line.', schema: { type: 'string', pattern: '^\\d+$' } },
+    ],
+    responses: {
+      '200': {
+        description: 'The lines. Headers `Blixard-Log-Complete` and `Blixard-Log-Truncated` say whether the attempt ended with every line stored, and whether output was dropped.',
+        headers: {
+          'Blixard-Log-Complete': { description: '`true` once the attempt ended and all its lines are stored.', schema: { type: 'string', enum: ['true', 'false'] } },
+          'Blixard-Log-Truncated': { description: '`true` when output past the cap was dropped.', schema: { type: 'string', enum: ['true', 'false'] } },
+        },
+        content: { 'application/json': { schema: ref('JobLogs') }, 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } },
+      },
+      '400': problem(`The id is not a UUID, the job has no such attempt yet, a parameter is invalid, or ${badEncoding}.`),
+      '404': problem('No such job.'),
+    },
+  })
   async logs(@Param('id') id: string, @Req() req: Request, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const errors: FieldError[] = [];
     if (!isUuid(id)) errors.push({ field: 'id', message: 'is not a job id (a UUID)' });

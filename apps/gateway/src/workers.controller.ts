@@ -6,6 +6,7 @@ import type { WorkerStats } from '@blixard/db';
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
 import { RequireScope } from './auth';
+import { ApiOperation, json, param, problem, ref } from './openapi';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
 
@@ -19,6 +20,27 @@ export class WorkersController {
   /** The fleet: backend, status, capacity, running attempts, last heartbeat. */
   @Get()
   @RequireScope('workers:read')
+  @ApiOperation({
+    operationId: 'listWorkers',
+    summary: 'List workers',
+    description: 'The fleet, by backend then start time: status, capacity, running attempts, last heartbeat.',
+    tags: ['workers'],
+    parameters: [
+      { name: 'backend', in: 'query', description: 'Only workers of this backend.', schema: { type: 'string' } },
+      {
+        name: 'status',
+        in: 'query',
+        description: 'Only workers in these statuses, separated by commas.',
+        schema: { type: 'array', items: ref('WorkerStatus') },
+        style: 'form',
+        explode: false,
+      },
+    ],
+    responses: {
+      '200': json({ type: 'array', items: ref('Worker') }, 'The workers.'),
+      '400': problem('`status` names an unknown status, or `backend` is given twice.'),
+    },
+  })
   list(@Query() query: Record<string, unknown>): Promise<WorkerView[]> {
     const errors: FieldError[] = [];
     // `status` may repeat or be comma-separated; `backend` is given once.
@@ -39,6 +61,12 @@ export class WorkersController {
   /** Workers by status, slots online and in use, per backend. */
   @Get('stats')
   @RequireScope('workers:read')
+  @ApiOperation({
+    operationId: 'workerStats',
+    summary: 'Workers by status, slots online and in use, per backend',
+    tags: ['workers'],
+    responses: { '200': json(ref('WorkerStats'), 'The fleet in numbers.') },
+  })
   stats(): Promise<WorkerStats> {
     return this.deps.workers.stats();
   }
@@ -50,6 +78,18 @@ export class WorkersController {
   @Post(':id/drain')
   @HttpCode(202)
   @RequireScope('workers:admin')
+  @ApiOperation({
+    operationId: 'drainWorker',
+    summary: 'Drain a worker: it stops taking work, finishes (or past DRAIN_TIMEOUT_MS hands back) what it runs, goes OFFLINE and exits',
+    tags: ['workers'],
+    pathParameters: { id: param('WorkerId') },
+    responses: {
+      '202': json(ref('Worker'), 'The drain was asked for; the worker as it was.'),
+      '400': problem('The id is not valid percent-encoding.'),
+      '404': problem('No such worker.'),
+      '409': problem('The worker is OFFLINE or LOST.'),
+    },
+  })
   async drain(@Param('id') id: string, @Req() req: Request): Promise<WorkerView> {
     const worker = await this.deps.workers.get(id);
     if (!worker) throw new NotFoundError('worker', id);
@@ -63,6 +103,17 @@ export class WorkersController {
 
   @Get(':id')
   @RequireScope('workers:read')
+  @ApiOperation({
+    operationId: 'getWorker',
+    summary: 'Get a worker',
+    tags: ['workers'],
+    pathParameters: { id: param('WorkerId') },
+    responses: {
+      '200': json(ref('Worker'), 'The worker.'),
+      '400': problem('The id is not valid percent-encoding.'),
+      '404': problem('No such worker.'),
+    },
+  })
   async get(@Param('id') id: string): Promise<WorkerView> {
     const worker = await this.deps.workers.get(id);
     if (!worker) throw new NotFoundError('worker', id);
