@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { principalOf, RequireScope } from './auth';
-import { ApiOperation, json, problem, ref, timestamp } from './openapi';
+import { ApiOperation, json, problem, ref, timestamp } from './openapi/index';
 import type { AuditPage } from '@blixard/contracts';
 import { FieldError, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';

@@ -1,7 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { DocsAccess } from './auth';
 import { DOCS_PAGE } from './docs-page';
-import { ApiOperation } from './openapi';
+import { ApiOperation } from './openapi/index';
 
 /**
  * `/docs`: a self-contained page (no CDN, no external script) that fetches `/openapi.json` with

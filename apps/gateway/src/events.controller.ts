@@ -7,7 +7,7 @@ import { GATEWAY, GatewayDeps } from './deps';
 import { followEvents, isTerminalEvent, readEvents, StreamedEvent } from './live-feeds';
 import { resumePoint, SseStream, wantsEventStream } from './sse';
 import { principalOf, Principal, RequireScope } from './auth';
-import { ApiOperation, badEncoding, param, problem, ref } from './openapi';
+import { ApiOperation, badEncoding, param, problem, ref } from './openapi/index';
 import { hasScope } from '@blixard/domain';
 
 export interface EventPage {

@@ -6,7 +6,7 @@ import { FieldError, isUuid, JOB_STATUSES, JobStatus, NotFoundError, validateSub
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
 import { principalOf, RequireScope, requireScope } from './auth';
-import { ApiOperation, badEncoding, body, json, param, problem, ref, tooLarge } from './openapi';
+import { ApiOperation, badEncoding, body, json, param, problem, ref, tooLarge } from './openapi/index';
 import { LIMITS } from '@blixard/domain';
 
 @Controller('v1')

@@ -4,7 +4,7 @@ import type { ApiKeyView, CreatedApiKey } from '@blixard/contracts';
 import { FieldError, isPlainObject, isUuid, KEY_NAME_MAX, NotFoundError, onlyKnownFields, parseScopes, TENANT_PATTERN, ValidationError } from '@blixard/domain';
 import { AuditLog } from './audit-log';
 import { principalOf, RequireScope } from './auth';
-import { ApiOperation, badEncoding, body, items, json, problem, ref, tooLarge, uuid } from './openapi';
+import { ApiOperation, badEncoding, body, items, json, problem, ref, tooLarge, uuid } from './openapi/index';
 import { GATEWAY, GatewayDeps } from './deps';
 
 /**

@@ -6,7 +6,7 @@ import { GATEWAY, GatewayDeps } from './deps';
 import { followLogs } from './live-feeds';
 import { resumePoint, SseStream } from './sse';
 import { principalOf, RequireScope } from './auth';
-import { ApiOperation, badEncoding, param, problem, ref } from './openapi';
+import { ApiOperation, badEncoding, param, problem, ref } from './openapi/index';
 
 /**
  * An attempt's output: what is stored (JSON, or `text/plain` when asked for), or followed live

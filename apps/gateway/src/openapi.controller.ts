@@ -2,7 +2,7 @@ import { Controller, Get, Inject, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { DocsAccess } from './auth';
 import { GATEWAY, GatewayDeps } from './deps';
-import { ApiOperation, buildOpenApiDocument, json, OpenApiDocument } from './openapi';
+import { ApiOperation, buildOpenApiDocument, json, OpenApiDocument } from './openapi/index';
 
 const documentOperation = (operationId: string, summary: string) =>
   ApiOperation({ operationId, summary, tags: ['service'], responses: { '200': json({ type: 'object' }, 'The OpenAPI 3.1 document of this API.') } });

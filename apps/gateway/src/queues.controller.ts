@@ -5,7 +5,7 @@ import { LIMITS, NAME_PATTERN, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
 import { RequireScope } from './auth';
-import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi';
+import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi/index';
 
 /** Per-queue dispatch controls and fairness weights. */
 @Controller('v1')

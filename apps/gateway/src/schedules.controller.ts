@@ -4,7 +4,7 @@ import type { ScheduleView } from '@blixard/contracts';
 import { isUuid, validateSchedule, ValidationError } from '@blixard/domain';
 import { GATEWAY, GatewayDeps } from './deps';
 import { principalOf, RequireScope } from './auth';
-import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi';
+import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi/index';
 
 /** Cron schedules: each fire time makes exactly one job from the template. */
 @Controller('v1/schedules')

@@ -6,7 +6,7 @@ import { AddressNotAllowedError, assertPublicUrl } from '@blixard/service';
 import { AuditLog } from './audit-log';
 import { GATEWAY, GatewayDeps } from './deps';
 import { principalOf, RequireScope } from './auth';
-import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi';
+import { ApiOperation, badEncoding, body, items, json, param, problem, ref, tooLarge } from './openapi/index';
 import { hasScope } from '@blixard/domain';
 
 /**

@@ -6,7 +6,7 @@ import type { WorkerStats } from '@blixard/db';
 import { GATEWAY, GatewayDeps } from './deps';
 import { AuditLog } from './audit-log';
 import { RequireScope } from './auth';
-import { ApiOperation, json, param, problem, ref } from './openapi';
+import { ApiOperation, json, param, problem, ref } from './openapi/index';
 
 const WORKER_STATUSES = ['ONLINE', 'DRAINING', 'OFFLINE', 'LOST'] as const;
 
