@@ -70,6 +70,8 @@ export class Scheduler {
   /** Fires the dispatcher when the earliest SCHEDULED job becomes due (run-at precision). */
   private dueTimer: NodeJS.Timeout | undefined;
   private readonly dispatcher: Trigger;
+  /** Dispatches of finished rounds still being published (stop waits for them). */
+  private readonly publishing = new Set<Promise<void>>();
   private readonly reconciler: Trigger;
   private readonly outbox: Trigger;
   private reports: PullLoop | undefined;
@@ -114,6 +116,8 @@ export class Scheduler {
       cronFired: m.counter('blixard_cron_jobs_total', 'Jobs made by cron schedules'),
       cronSkipped: m.counter('blixard_cron_skipped_total', 'Cron fire times skipped because the previous job still ran'),
       errors: m.counter('blixard_scheduler_errors_total', 'Errors in the scheduler loops (database or NATS)', ['loop'] as const),
+      dispatchRound: m.histogram('blixard_dispatch_round_seconds', 'One dispatch round: promote due jobs, release dependents, claim (publishing runs after it)', [], [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
+      reportBatch: m.histogram('blixard_report_batch_size', 'Reports applied in one transaction', [], [1, 2, 5, 10, 25, 50, 100]),
     };
     this.jobMetrics = new JobMetrics(m, o.db);
     const onError = (loop: string) => (err: unknown) => {
@@ -186,6 +190,7 @@ export class Scheduler {
     for (const sub of this.subs) sub.unsubscribe();
     await this.reports?.stop();
     await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop(), this.cron.stop()]);
+    await Promise.all(this.publishing);
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -195,6 +200,15 @@ export class Scheduler {
    * published, as far as capacity, limits and fairness allow. True when more may be waiting.
    */
   private async dispatchRound(): Promise<boolean> {
+    const end = this.counters.dispatchRound.startTimer();
+    try {
+      return await this.dispatchRoundOnce();
+    } finally {
+      end();
+    }
+  }
+
+  private async dispatchRoundOnce(): Promise<boolean> {
     const promoted = await this.dispatchJobs.promoteDue(this.o.dispatchBatchSize);
     const resolved = await this.dispatchJobs.resolveBlocked(this.o.dispatchBatchSize);
     const claimStartedAt = new Date();
@@ -202,8 +216,12 @@ export class Scheduler {
     // Another replica holds the dispatch lock and may have missed what this one just made ready.
     if (!batch.locked) setTimeout(() => this.dispatcher.kick(), 20);
     if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
-    // A span per dispatch, from the claim on: the first attempt continues the submit's trace.
-    await Promise.all(batch.jobs.map((job) => traceDispatch(job, { startTime: claimStartedAt }, () => this.publishDispatch(job, false, batch.parents.get(job.id)))));
+    // A span per dispatch, from the claim on: the first attempt continues the submit's trace. The
+    // claims are committed, so the next round need not wait for JetStream's acks (a job submitted
+    // meanwhile would wait behind them); a publish that fails is retried by the reconciler.
+    const published = Promise.all(batch.jobs.map((job) => traceDispatch(job, { startTime: claimStartedAt }, () => this.publishDispatch(job, false, batch.parents.get(job.id))))).then(() => undefined);
+    this.publishing.add(published);
+    void published.finally(() => this.publishing.delete(published));
     await this.armDueTimer();
     return batch.more || promoted === this.o.dispatchBatchSize || resolved === this.o.dispatchBatchSize;
   }
@@ -294,6 +312,7 @@ export class Scheduler {
    * report that cannot be applied does not hold back the others.
    */
   private async applyReports(reports: ReportMessage[]): Promise<(ApplyResult | Error)[]> {
+    this.counters.reportBatch.observe(reports.length);
     try {
       return await this.store.applyReports(reports);
     } catch (err) {

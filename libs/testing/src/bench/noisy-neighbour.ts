@@ -38,6 +38,7 @@ async function run(fairness: boolean) {
     )).rows;
     const rows = b.map((r) => Number(r.pickup));
     const p = (v: number[]) => `p50 ${Math.round(percentile(v, 50))} / p99 ${Math.round(percentile(v, 99))} ms`;
+    process.stdout.write(`  scheduler: ${await schedulerFigures(stack.procs[1]!.url)}\n`);
     process.stdout.write(`  B: submitted→claimed ${p(b.map((r) => Number(r.claim)))}; claimed→started on an executor ${p(b.map((r) => Number(r.start)))}\n`);
     return {
       fairness,
@@ -49,6 +50,23 @@ async function run(fairness: boolean) {
   } finally {
     await stack.stop();
   }
+}
+
+/** Dispatch round time and report batch size, from the scheduler's own histograms. */
+async function schedulerFigures(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const lines = (name: string) => text.split('\n').filter((l) => l.startsWith(name));
+  const value = (name: string) => Number(lines(name)[0]?.split(' ').pop() ?? NaN);
+  // The bucket bound under which a share `q` of the observations fell.
+  const quantile = (name: string, q: number) => {
+    const buckets = lines(`${name}_bucket`).map((l) => ({ le: /le="([^"]+)"/.exec(l)![1]!, n: Number(l.split(' ').pop()) }));
+    const total = value(`${name}_count`);
+    return buckets.find((b) => b.n >= q * total)?.le ?? '?';
+  };
+  const round = 'blixard_dispatch_round_seconds';
+  const batch = 'blixard_report_batch_size';
+  return `${value(`${round}_count`)} dispatch rounds, mean ${((value(`${round}_sum`) / value(`${round}_count`)) * 1000).toFixed(1)} ms, p99 ≤ ${quantile(round, 0.99)} s; ` +
+    `${value(`${batch}_count`)} report batches, mean ${(value(`${batch}_sum`) / value(`${batch}_count`)).toFixed(1)} reports`;
 }
 
 async function main() {
