@@ -8,6 +8,11 @@
 #   .ci/podman-engine.sh status   # exit 0 when the socket answers /_ping
 #   .ci/podman-engine.sh stop     # stop the service this script started
 #
+# It also installs Debian's `docker-compose` (Compose v1, 1.29) when missing: Compose v2 (the
+# `docker compose` plugin) has no Debian package and nothing else is reachable, and
+# libs/testing/test/deploy-compose.int.test.ts brings docker-compose.yml up with it against this
+# socket (Recommends skipped: they would pull in Docker's own engine, which does not run here).
+#
 # Why this shape (see ../shared/STACK.md, "containers"): Docker's own engine does not run on these
 # machines, podman's does, but only with `runc` (the default crun fails) and a containers.conf
 # with `default_ulimits = []`, passed through CONTAINERS_CONF so the host's podman setup is not
@@ -44,14 +49,22 @@ install_packages() {
   command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing+=(runc)
   # The static busybox is the whole test image: it must not need a libc inside the rootfs.
   [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
-  [ ${#missing[@]} -eq 0 ] && return 0
+  local compose=()
+  command -v docker-compose >/dev/null || compose+=(docker-compose)
+  [ ${#missing[@]} -eq 0 ] && [ ${#compose[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    if [ ${#missing[@]} -eq 0 ]; then
+      # The engine works without it; only the compose test needs it (and fails saying so).
+      say "warning: docker-compose missing and cannot be installed here (needs root and apt-get)"
+      return 0
+    fi
     say "error: ${missing[*]} missing and cannot be installed here (needs root and apt-get): install them, or point BLIXARD_DOCKER_SOCKET at a running Docker-compatible engine"
     return 1
   fi
-  say "installing ${missing[*]} (Debian packages)"
+  say "installing $(echo "${missing[*]} ${compose[*]}" | xargs) (Debian packages)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#compose[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${compose[@]}" >/dev/null
 }
 
 write_config() {
