@@ -209,10 +209,12 @@ export class Scheduler {
   }
 
   private async dispatchRoundOnce(): Promise<boolean> {
-    const promoted = await this.dispatchJobs.promoteDue(this.o.dispatchBatchSize);
-    const resolved = await this.dispatchJobs.resolveBlocked(this.o.dispatchBatchSize);
+    const size = this.o.dispatchBatchSize;
+    const work = await this.dispatch.pendingWork();
+    const promoted = work.due ? await this.dispatchJobs.promoteDue(size) : 0;
+    const resolved = work.blocked ? await this.dispatchJobs.resolveBlocked(size) : 0;
     const claimStartedAt = new Date();
-    const batch = await this.dispatch.claimForDispatch(this.o.dispatchBatchSize);
+    const batch = await this.dispatch.claimForDispatch(size);
     // Another replica holds the dispatch lock and may have missed what this one just made ready.
     if (!batch.locked) setTimeout(() => this.dispatcher.kick(), 20);
     if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
@@ -222,8 +224,9 @@ export class Scheduler {
     const published = Promise.all(batch.jobs.map((job) => traceDispatch(job, { startTime: claimStartedAt }, () => this.publishDispatch(job, false, batch.parents.get(job.id))))).then(() => undefined);
     this.publishing.add(published);
     void published.finally(() => this.publishing.delete(published));
-    await this.armDueTimer();
-    return batch.more || promoted === this.o.dispatchBatchSize || resolved === this.o.dispatchBatchSize;
+    // After a promotion the earliest run-at is a later one: read it again (rare: delays and retries).
+    this.armDueTimer(promoted > 0 && promoted < size ? (await this.dispatch.pendingWork()).nextRunAt : work.nextRunAt);
+    return batch.more || promoted === size || resolved === size;
   }
 
   /** Fires due cron schedules (exactly one job per fire time), then arms the timer for the next. */
@@ -247,8 +250,7 @@ export class Scheduler {
   }
 
   /** Sets a timer for the earliest SCHEDULED run-at, so delayed jobs and retries start on time. */
-  private async armDueTimer(): Promise<void> {
-    const at = await this.dispatch.nextRunAt();
+  private armDueTimer(at: Date | null): void {
     clearTimeout(this.dueTimer);
     if (!at) return;
     const wait = at.getTime() - Date.now();

@@ -3,7 +3,7 @@ import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planD
 import { jobEventRow } from './outbox-rows';
 import type { Pool } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { heldOnWorkersSql, inTransaction, jobFromRow, Sql } from './sql';
+import { heldOnWorkersSql, IN_FLIGHT_JOBS, inTransaction, jobFromRow, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -54,7 +54,10 @@ export class DispatchStore {
       if (backends.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
       const closedQueues = [...state.queues].filter(([q, c]) => isClosed(q, c, state)).map(([q]) => q);
       const saturated = saturatedKeys(state);
-      const byBackend = await this.loadCandidates(tx, limit, backends, closedQueues, saturated);
+      // No round can claim more than the free slots: reading far more candidates per key than
+      // that only costs (each is a heap visit past the dead index entries of recent claims).
+      const free = backends.reduce((n, b) => n + (state.freeSlots.get(b) ?? 0), 0);
+      const byBackend = await this.loadCandidates(tx, Math.min(limit, Math.max(2 * free, 16)), backends, closedQueues, saturated);
       // Fairness shares each backend's slots: one weighted round robin per backend, whose position
       // is shared by every replica (each round continues where the last one stopped).
       const cursors = state.cursors;
@@ -154,17 +157,19 @@ export class DispatchStore {
       held: { worker_id: string; resource: string; amount: number }[];
       cursors: { backend: string; fair_key: string | null; fair_used: number }[];
     }>(`
+      -- The attempts in flight, read once for the counts and for what they hold on workers.
+      WITH in_flight AS MATERIALIZED (${IN_FLIGHT_JOBS})
       SELECT
         (SELECT coalesce(json_agg(c), '[]') FROM (
            SELECT backend, sum(concurrency)::int AS slots FROM workers WHERE status = 'ONLINE' GROUP BY backend) c) AS capacity,
         (SELECT coalesce(json_agg(f), '[]') FROM (
-           SELECT backend, queue, concurrency_key, fairness_key, count(*)::int AS n FROM jobs
-           WHERE status IN ('CLAIMED', 'RUNNING') GROUP BY backend, queue, concurrency_key, fairness_key) f) AS in_flight,
+           SELECT backend, queue, concurrency_key, fairness_key, count(*)::int AS n FROM in_flight
+           GROUP BY backend, queue, concurrency_key, fairness_key) f) AS in_flight,
         (SELECT coalesce(json_agg(q), '[]') FROM queues q) AS queues,
         (SELECT coalesce(json_agg(w), '[]') FROM fairness_weights w) AS weights,
         (SELECT coalesce(json_agg(w), '[]') FROM (
            SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE') w) AS workers,
-        (SELECT coalesce(json_agg(h), '[]') FROM (${heldOnWorkersSql('IS NOT NULL')}) h) AS held,
+        (SELECT coalesce(json_agg(h), '[]') FROM (${heldOnWorkersSql('IS NOT NULL', 'in_flight')}) h) AS held,
         (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors`);
     const { capacity, in_flight: inFlight, queues: queueRows, weights } = snap!;
 
@@ -287,10 +292,20 @@ export class DispatchStore {
   }
 
   /** When the next SCHEDULED job becomes due, for the dispatcher's timer (null: none waiting). */
-  async nextRunAt(): Promise<Date | null> {
-    const { rows: [r] } = await this.pool.query<{ at: Date | null }>(`SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED'`);
-    return r?.at ? new Date(r.at) : null;
+  /**
+   * What the dispatcher has to do besides claiming, in one cheap read (both are index lookups):
+   * the earliest SCHEDULED run-at (and whether it is due by the database's clock), and whether any
+   * job is BLOCKED on parents. A round skips promotion and dependency resolution when there is
+   * nothing for them, which is most rounds of a busy queue.
+   */
+  async pendingWork(): Promise<{ nextRunAt: Date | null; due: boolean; blocked: boolean }> {
+    const { rows: [r] } = await this.pool.query<{ at: Date | null; due: boolean | null; blocked: boolean }>(
+      `SELECT s.at, s.at <= now() AS due, EXISTS (SELECT 1 FROM jobs WHERE status = 'BLOCKED') AS blocked
+       FROM (SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED') s`,
+    );
+    return { nextRunAt: r?.at ? new Date(r.at) : null, due: r?.due === true, blocked: r?.blocked === true };
   }
+
 }
 
 type Ranked = DispatchCandidate & { rank: number };

@@ -39,7 +39,12 @@ export type ApplyResult =
   | { applied: true; job: Job }
   | { applied: false; reason: 'stale' | 'unknown_job'; job?: LockedJob };
 
-/** The columns a transition decision needs, read under `FOR UPDATE`. */
+/**
+ * The columns a transition decision needs, read under `FOR NO KEY UPDATE`: it excludes every other
+ * transition of the job, but not the key-share locks that inserts referencing the job take (log
+ * chunks and end markers, attempts, dependents); `FOR UPDATE` would make them wait, and a batch
+ * of reports deadlock with them.
+ */
 export interface LockedJob {
   id: string;
   status: JobStatus;
@@ -285,7 +290,7 @@ export class JobStore {
            WHERE status = 'SCHEDULED' AND run_at <= now()
            ORDER BY run_at
            LIMIT $1
-           FOR UPDATE SKIP LOCKED
+           FOR NO KEY UPDATE SKIP LOCKED
          )
          UPDATE jobs j SET status = 'PENDING', updated_at = now()
          FROM due WHERE j.id = due.id
@@ -491,7 +496,7 @@ export class JobStore {
            AND (worker_id IS NULL OR EXISTS (SELECT 1 FROM workers w WHERE w.id = jobs.worker_id AND w.status = 'ONLINE'))
          ORDER BY lease_expires_at
          LIMIT $1
-         FOR UPDATE SKIP LOCKED
+         FOR NO KEY UPDATE SKIP LOCKED
        )
        UPDATE jobs j
        SET lease_expires_at = now() + ($2::int * interval '1 millisecond'), updated_at = now()
@@ -751,11 +756,11 @@ export class JobStore {
     return cur.attempt === attempt && (cur.workerId === null || cur.workerId === workerId);
   }
 
-  /** Locks the job row for the rest of the transaction. */
+  /** Locks the job row for the rest of the transaction (see LockedJob). */
   private async lock(tx: Sql, id: string, skipLocked = false): Promise<LockedJob | null> {
     const { rows } = await tx.query<RawLocked>(
       `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-       FROM jobs WHERE id = $1::uuid FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
+       FROM jobs WHERE id = $1::uuid FOR NO KEY UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
       [id],
     );
     return rows[0] ? lockedFromRow(rows[0]) : null;
@@ -765,7 +770,7 @@ export class JobStore {
   private async lockMany(tx: Sql, ids: string[]): Promise<Map<string, LockedJob>> {
     const { rows } = await tx.query<RawLocked>(
       `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-       FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+       FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
       [ids],
     );
     return new Map(rows.map((r) => [r.id, lockedFromRow(r)]));

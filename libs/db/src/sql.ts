@@ -9,18 +9,23 @@ import type { Job, JobAttempt } from './prisma';
  */
 export type Sql = Pick<PoolClient, 'query'>;
 
+/** The attempts in flight: what they hold (slots, resources, concurrency) and where. */
+export const IN_FLIGHT_JOBS = `SELECT backend, queue, concurrency_key, fairness_key, worker_id, requirements FROM jobs WHERE status IN ('CLAIMED', 'RUNNING')`;
+
 /**
  * What attempts in flight hold on workers, as rows (worker_id, resource, amount): one `slots` row
  * per worker (every attempt takes a slot) and one row per resource that placed attempts reserved.
- * `workers` is the SQL condition on `worker_id`, e.g. `IS NOT NULL` or `= ANY($1::text[])`.
+ * `workers` is the SQL condition on `worker_id`, e.g. `IS NOT NULL` or `= ANY($1::text[])`;
+ * `inFlight` a relation of the attempts in flight (a CTE of IN_FLIGHT_JOBS read once for several
+ * aggregates, or by default that query itself).
  */
-export function heldOnWorkersSql(workers: string): string {
-  return `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM jobs
-          WHERE status IN ('CLAIMED', 'RUNNING') AND worker_id ${workers} GROUP BY worker_id
+export function heldOnWorkersSql(workers: string, inFlight = `(${IN_FLIGHT_JOBS})`): string {
+  return `SELECT worker_id, 'slots' AS resource, count(*)::float8 AS amount FROM ${inFlight} f
+          WHERE worker_id ${workers} GROUP BY worker_id
           UNION ALL
-          SELECT j.worker_id, r.key, sum(r.value::float8) FROM jobs j
+          SELECT j.worker_id, r.key, sum(r.value::float8) FROM ${inFlight} j
           CROSS JOIN LATERAL jsonb_each_text(j.requirements -> 'resources') AS r(key, value)
-          WHERE j.status IN ('CLAIMED', 'RUNNING') AND j.worker_id ${workers} AND j.requirements IS NOT NULL
+          WHERE j.worker_id ${workers} AND j.requirements IS NOT NULL
           GROUP BY j.worker_id, r.key`;
 }
 
