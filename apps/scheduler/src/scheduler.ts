@@ -318,8 +318,8 @@ export class Scheduler {
     try {
       return await this.store.applyReports(reports);
     } catch (err) {
-      if (reports.length === 1) return [err instanceof Error ? err : new Error(String(err))];
-      return Promise.all(reports.map((r) => this.store.applyReports([r]).then((results) => results[0], (e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
+      if (reports.length === 1) return [asError(err)];
+      return Promise.all(reports.map((r) => this.store.applyReports([r]).then((results) => results[0], asError)));
     }
   }
 
@@ -439,4 +439,8 @@ export class Scheduler {
       return 0;
     }
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

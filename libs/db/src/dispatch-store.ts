@@ -291,7 +291,6 @@ export class DispatchStore {
     return byBackend;
   }
 
-  /** When the next SCHEDULED job becomes due, for the dispatcher's timer (null: none waiting). */
   /**
    * What the dispatcher has to do besides claiming, in one cheap read (both are index lookups):
    * the earliest SCHEDULED run-at (and whether it is due by the database's clock), and whether any
@@ -305,7 +304,6 @@ export class DispatchStore {
     );
     return { nextRunAt: r?.at ? new Date(r.at) : null, due: r?.due === true, blocked: r?.blocked === true };
   }
-
 }
 
 type Ranked = DispatchCandidate & { rank: number };
