@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -7,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { BlixardClient } from '@blixard/client';
-import { repoRoot, waitFor } from '../src';
+import { repoRoot, runCommand, waitFor } from '../src';
 
 /**
  * docker-compose.yml, brought up as its header says (`up --scale executor-process=3`) against
@@ -40,27 +39,6 @@ const UP_TIMEOUT_MS = 240_000;
 /** A round of healthchecks starts at most this often (each check takes about a second). */
 const HEALTH_TICK_MS = 2000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** One call to the engine's API on its unix socket (Docker's API; podman's own under /v4.0.0/libpod). */
 function engineApi<T = any>(socketPath: string, method: string, apiPath: string, timeoutMs = 30_000): Promise<{ status: number; body: T }> {
@@ -158,7 +136,7 @@ describe('docker-compose.yml (`up --scale executor-process=3`)', () => {
   const wasmModules = path.join(ROOT, 'wasm-modules');
   const hadWasmModules = existsSync(wasmModules);
 
-  const dockerCompose = (args: string[], timeoutMs = 120_000) => run('docker-compose', [...composeArgs, ...args], engineEnv, timeoutMs);
+  const dockerCompose = (args: string[], timeoutMs = 120_000) => runCommand('docker-compose', [...composeArgs, ...args], engineEnv, timeoutMs);
 
   const containers = async (): Promise<ContainerState[]> => {
     const { body } = await engineApi<{ Id: string }[]>(socket, 'GET', `/containers/json?all=1&filters=${labelFilter()}`);
@@ -208,12 +186,12 @@ describe('docker-compose.yml (`up --scale executor-process=3`)', () => {
 
   beforeAll(async () => {
     // The engine (installs podman, runc and docker-compose when missing, and starts the service).
-    const engine = await run(path.join(ROOT, '.ci', 'podman-engine.sh'), ['env']);
+    const engine = await runCommand(path.join(ROOT, '.ci', 'podman-engine.sh'), ['env']);
     if (engine.code !== 0) throw new Error(`.ci/podman-engine.sh env failed (exit ${engine.code}):\n${engine.stderr.slice(-3000)}`);
     const vars = Object.fromEntries([...engine.stdout.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.replace(/^'(.*)'$/, '$1')]));
     engineEnv = { ...process.env, ...vars };
     socket = vars.BLIXARD_DOCKER_SOCKET!;
-    const version = await run('docker-compose', ['version', '--short'], engineEnv).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    const version = await runCommand('docker-compose', ['version', '--short'], engineEnv).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (version.code !== 0) {
       throw new Error(`docker-compose (Compose v1) is not installed: .ci/podman-engine.sh installs it as root with apt-get (${version.stderr.trim()})`);
     }
@@ -221,11 +199,11 @@ describe('docker-compose.yml (`up --scale executor-process=3`)', () => {
 
     // The images: every layer cached when nothing changed since CI's pre-build.
     let started = Date.now();
-    const build = await run(path.join(ROOT, '.ci', 'build-images.sh'), [], engineEnv, BUILD_TIMEOUT_MS);
+    const build = await runCommand(path.join(ROOT, '.ci', 'build-images.sh'), [], engineEnv, BUILD_TIMEOUT_MS);
     if (build.code !== 0) throw new Error(`.ci/build-images.sh failed (exit ${build.code}):\n${build.stderr.slice(-5000)}`);
-    const standIns = await run(path.join(ROOT, '.ci', 'compose-stand-ins.sh'), [], engineEnv, BUILD_TIMEOUT_MS);
+    const standIns = await runCommand(path.join(ROOT, '.ci', 'compose-stand-ins.sh'), [], engineEnv, BUILD_TIMEOUT_MS);
     if (standIns.code !== 0) throw new Error(`.ci/compose-stand-ins.sh failed (exit ${standIns.code}):\n${standIns.stderr.slice(-5000)}`);
-    const sizes = await run(path.join(ROOT, '.ci', 'compose-stand-ins.sh'), ['sizes'], engineEnv);
+    const sizes = await runCommand(path.join(ROOT, '.ci', 'compose-stand-ins.sh'), ['sizes'], engineEnv);
     process.stdout.write(`images ready in ${((Date.now() - started) / 1000).toFixed(0)} s; stand-ins:\n${sizes.stdout}`);
 
     // Compose v1's copy of the file: the same document without the two keys only v2 knows.

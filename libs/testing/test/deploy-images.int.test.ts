@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { createServer, Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { BlixardClient } from '@blixard/client';
-import { createTestInfra, freePort, repoRoot, TestInfra, waitFor } from '../src';
+import { createTestInfra, freePort, repoRoot, runCommand, runOk, TestInfra, waitFor } from '../src';
 
 /**
  * The images, built and run: .ci/build-images.sh builds the shared recipe and every app's
@@ -20,33 +19,7 @@ const APPS = readdirSync(path.join(ROOT, 'apps')).filter((a) => existsSync(path.
 const MAX_IMAGE_MB = 400;
 const BUILD_TIMEOUT_MS = 25 * 60_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function ok(command: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<string> {
-  const r = await run(command, args, env, timeoutMs);
-  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-3000)}`);
-  return r.stdout;
-}
 
 async function answers(url: string): Promise<boolean> {
   try {
@@ -67,16 +40,16 @@ describe('container images', () => {
   const images: Record<string, { Size: number; Config: Record<string, any>; RootFS: { Layers: string[] }; Healthcheck?: { Test: string[] } }> = {};
   const ports: Record<string, number> = {};
 
-  const inspect = async (ref: string) => JSON.parse(await ok(engine, ['image', 'inspect', ref], engineEnv))[0];
+  const inspect = async (ref: string) => JSON.parse(await runOk(engine, ['image', 'inspect', ref], engineEnv))[0];
   const healthcheckOf = (app: string) => images[app]!.Config.Healthcheck?.Test ?? images[app]!.Healthcheck?.Test;
 
   beforeAll(async () => {
     // Build: every layer is cached when nothing changed since the last build (CI's pre-build).
     const started = Date.now();
-    const build = await run(path.join(ROOT, '.ci', 'build-images.sh'), [], process.env, BUILD_TIMEOUT_MS);
+    const build = await runCommand(path.join(ROOT, '.ci', 'build-images.sh'), [], process.env, BUILD_TIMEOUT_MS);
     if (build.code !== 0) throw new Error(`.ci/build-images.sh failed (exit ${build.code}):\n${build.stderr.slice(-5000)}`);
     process.stdout.write(`.ci/build-images.sh: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-    const vars = Object.fromEntries((await ok(path.join(ROOT, '.ci', 'build-images.sh'), ['env'])).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const vars = Object.fromEntries((await runOk(path.join(ROOT, '.ci', 'build-images.sh'), ['env'])).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
     engine = vars.CONTAINER_ENGINE!;
     engineEnv = { ...process.env, ...vars };
     for (const app of ['base', ...APPS]) images[app] = await inspect(`blixard/${app}:dev`);
@@ -93,7 +66,7 @@ describe('container images', () => {
   }, BUILD_TIMEOUT_MS + 60_000);
 
   afterAll(async () => {
-    for (const c of containers) await run(engine, ['rm', '-f', c], engineEnv);
+    for (const c of containers) await runCommand(engine, ['rm', '-f', c], engineEnv);
     fakeKubeApi?.close();
     await infra?.cleanup();
     if (imageDbUrl) {
@@ -137,17 +110,17 @@ describe('container images', () => {
         migrations: fs.readdirSync('prisma/migrations').length,
         sources: fs.existsSync('apps/gateway/src') || fs.existsSync('libs/db/src/prisma.ts'),
       }));`;
-    const out = JSON.parse(await ok(engine, ['run', '--rm', '--network', 'none', 'blixard/base:dev', 'node', '-e', script], engineEnv));
+    const out = JSON.parse(await runOk(engine, ['run', '--rm', '--network', 'none', 'blixard/base:dev', 'node', '-e', script], engineEnv));
     expect(out).toEqual({ dev: [], prismaRuntime: true, generatedClient: true, migrations: expect.any(Number), sources: false });
     expect(out.migrations).toBeGreaterThan(0);
   });
 
   it('migrates with the cli image, then runs every service image until a job goes through them', async () => {
     // The cli image's default command: `blixard migrate` (creates the database when missing).
-    const migrate = await ok(engine, ['run', '--rm', '--network', 'host', '-e', `DATABASE_URL=${imageDbUrl}`, 'blixard/cli:dev'], engineEnv);
+    const migrate = await runOk(engine, ['run', '--rm', '--network', 'host', '-e', `DATABASE_URL=${imageDbUrl}`, 'blixard/cli:dev'], engineEnv);
     expect(migrate).toMatch(/applied \d+ migration/);
     // The API needs a key: made with the cli image too (`blixard keys create` prints only the token on stdout).
-    const apiKey = (await ok(engine, ['run', '--rm', '--network', 'host', '-e', `DATABASE_URL=${imageDbUrl}`, 'blixard/cli:dev', 'keys', 'create', '--tenant', 'images', '--scopes', 'jobs:read,jobs:write,workers:read'], engineEnv)).trim().split('\n').pop()!;
+    const apiKey = (await runOk(engine, ['run', '--rm', '--network', 'host', '-e', `DATABASE_URL=${imageDbUrl}`, 'blixard/cli:dev', 'keys', 'create', '--tenant', 'images', '--scopes', 'jobs:read,jobs:write,workers:read'], engineEnv)).trim().split('\n').pop()!;
     expect(apiKey).toMatch(/^bk_/);
 
     const portEnv: Record<string, string> = { gateway: 'GATEWAY_PORT', scheduler: 'SCHEDULER_PORT', 'worker-registry': 'REGISTRY_PORT', notifier: 'NOTIFIER_PORT' };
@@ -170,15 +143,15 @@ describe('container images', () => {
         args.push('-e', `KUBE_API_URL=http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, '-e', 'KUBE_NAMESPACE=blixard-test');
       }
       containers.push(name);
-      await ok(engine, [...args, `blixard/${app}:dev`], engineEnv);
+      await runOk(engine, [...args, `blixard/${app}:dev`], engineEnv);
     }
     for (const app of servers) {
       const url = `http://127.0.0.1:${ports[app]}`;
       await waitFor(`${app} container: ${url}/readyz`, async () => {
         if (await answers(`${url}/readyz`)) return true;
-        const state = await run(engine, ['inspect', '--format', '{{.State.Running}}', `blixard-test-${app}-${suffix}`], engineEnv);
+        const state = await runCommand(engine, ['inspect', '--format', '{{.State.Running}}', `blixard-test-${app}-${suffix}`], engineEnv);
         if (state.stdout.trim() === 'false') {
-          const logs = await run(engine, ['logs', `blixard-test-${app}-${suffix}`], engineEnv);
+          const logs = await runCommand(engine, ['logs', `blixard-test-${app}-${suffix}`], engineEnv);
           throw new Error(`${app} container exited:\n${(logs.stdout + logs.stderr).slice(-2000)}`);
         }
         return false;
@@ -188,9 +161,9 @@ describe('container images', () => {
 
     // The image's own HEALTHCHECK passes in the running gateway container.
     const gateway = `blixard-test-gateway-${suffix}`;
-    if (engine === 'podman') await ok(engine, ['healthcheck', 'run', gateway], engineEnv);
-    else await waitFor('the gateway container healthy', async () => (await run(engine, ['inspect', '--format', '{{.State.Health.Status}}', gateway], engineEnv)).stdout.trim() === 'healthy', 60_000, 1000);
-    expect((await ok(engine, ['exec', gateway, 'id', '-u'], engineEnv)).trim()).toBe('1000');
+    if (engine === 'podman') await runOk(engine, ['healthcheck', 'run', gateway], engineEnv);
+    else await waitFor('the gateway container healthy', async () => (await runCommand(engine, ['inspect', '--format', '{{.State.Health.Status}}', gateway], engineEnv)).stdout.trim() === 'healthy', 60_000, 1000);
+    expect((await runOk(engine, ['exec', gateway, 'id', '-u'], engineEnv)).trim()).toBe('1000');
 
     // A job, submitted to the gateway container, run by the executor-mock container.
     const client = new BlixardClient(`http://127.0.0.1:${ports.gateway}`, { apiKey });
