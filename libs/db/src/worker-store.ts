@@ -51,10 +51,14 @@ export class WorkerStore {
 
       const ids = hb.running.map((r) => r.jobId);
       if (ids.length === 0) return { registered, orphans: [] };
-      // Renew the run lease of every attempt this worker still holds.
+      // Renew the run lease of every attempt this worker still holds. SKIP LOCKED: a job locked now
+      // is being moved by a report or the reconciler (and a wait, with rows locked in no particular
+      // order, could deadlock with a batch of reports); the next heartbeat renews it if it still runs.
       await tx.$executeRaw`
         UPDATE jobs SET lease_expires_at = now() + (${this.options.runLeaseMs}::int * interval '1 millisecond')
-        WHERE id = ANY(${ids}::uuid[]) AND worker_id = ${hb.workerId} AND status = 'RUNNING'`;
+        WHERE id IN (
+          SELECT id FROM jobs WHERE id = ANY(${ids}::uuid[]) AND worker_id = ${hb.workerId} AND status = 'RUNNING'
+          FOR NO KEY UPDATE SKIP LOCKED)`;
       // Name the attempts it no longer holds (cancelled, superseded, finished), judged on one
       // snapshot: an attempt whose `started` report is still on its way (CLAIMED at the same
       // attempt) is still its own.
