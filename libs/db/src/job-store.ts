@@ -759,8 +759,7 @@ export class JobStore {
   /** Locks the job row for the rest of the transaction (see LockedJob). */
   private async lock(tx: Sql, id: string, skipLocked = false): Promise<LockedJob | null> {
     const { rows } = await tx.query<RawLocked>(
-      `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-       FROM jobs WHERE id = $1::uuid FOR NO KEY UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
+      `SELECT ${LOCKED_COLUMNS} FROM jobs WHERE id = $1::uuid FOR NO KEY UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`,
       [id],
     );
     return rows[0] ? lockedFromRow(rows[0]) : null;
@@ -769,8 +768,7 @@ export class JobStore {
   /** Locks the jobs (in id order) for the rest of the transaction; unknown ids are left out. */
   private async lockMany(tx: Sql, ids: string[]): Promise<Map<string, LockedJob>> {
     const { rows } = await tx.query<RawLocked>(
-      `SELECT id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now
-       FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+      `SELECT ${LOCKED_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
       [ids],
     );
     return new Map(rows.map((r) => [r.id, lockedFromRow(r)]));
@@ -796,6 +794,9 @@ interface RawLocked {
   started_at: Date | string | null;
   now: Date | string;
 }
+
+/** What `LockedJob` reads, with the database's clock. */
+const LOCKED_COLUMNS = 'id, status::text AS status, attempt, worker_id, max_attempts, backoff, timeout_ms, started_at, now() AS now';
 
 function lockedFromRow(r: RawLocked): LockedJob {
   return {

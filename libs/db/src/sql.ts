@@ -57,28 +57,11 @@ function isConnectionError(err: Error): boolean {
   return code === undefined || code.startsWith('08') || code === '57P01' || /terminat|Connection|timeout/i.test(err.message);
 }
 
-/** Column names of `jobs` by model field: the one place the mapping is written. */
-const JOB_COLUMNS = {
-  id: 'id', queue: 'queue', backend: 'backend', payload: 'payload', status: 'status', priority: 'priority', labels: 'labels',
-  attempt: 'attempt', maxAttempts: 'max_attempts', timeoutMs: 'timeout_ms', backoff: 'backoff', idempotencyKey: 'idempotency_key',
-  requestHash: 'request_hash', runAt: 'run_at', workerId: 'worker_id', leaseExpiresAt: 'lease_expires_at', deadlineAt: 'deadline_at',
-  result: 'result', error: 'error', errorCode: 'error_code', exitCode: 'exit_code', stdoutTail: 'stdout_tail', stderrTail: 'stderr_tail',
-  progress: 'progress', progressNote: 'progress_note', progressAttempt: 'progress_attempt', progressSeq: 'progress_seq', progressAt: 'progress_at',
-  traceContext: 'trace_context', createdAt: 'created_at', updatedAt: 'updated_at',
-  dispatchedAt: 'dispatched_at', startedAt: 'started_at', finishedAt: 'finished_at', concurrencyKey: 'concurrency_key',
-  fairnessKey: 'fairness_key', onParentFailure: 'on_parent_failure', scheduleId: 'schedule_id',
-  requirements: 'requirements', placementDeadlineAt: 'placement_deadline_at', waitReason: 'wait_reason',
-  tenant: 'tenant', submittedBy: 'submitted_by',
-} as const satisfies Record<keyof Job, string>;
-
-const ATTEMPT_COLUMNS = {
-  id: 'id', jobId: 'job_id', attempt: 'attempt', queue: 'queue', concurrencyKey: 'concurrency_key', workerId: 'worker_id',
-  outcome: 'outcome', error: 'error', errorCode: 'error_code', exitCode: 'exit_code', durationMs: 'duration_ms',
-  stdoutTail: 'stdout_tail', stderrTail: 'stderr_tail', result: 'result', claimedAt: 'claimed_at', startedAt: 'started_at',
-  finishedAt: 'finished_at',
-} as const satisfies Record<keyof JobAttempt, string>;
-
-/** Postgres types of the columns, for casts of parameters and of the arrays `unnest` takes. */
+/**
+ * Postgres types of the columns by model field, for casts of parameters and of the arrays `unnest`
+ * takes: the one place the fields of `jobs` and `job_attempts` are listed (`satisfies` keeps them
+ * equal to Prisma's models).
+ */
 const JOB_TYPES = {
   id: 'uuid', queue: 'text', backend: 'text', payload: 'jsonb', status: '"JobStatus"', priority: 'int4', labels: 'jsonb',
   attempt: 'int4', maxAttempts: 'int4', timeoutMs: 'int4', backoff: 'jsonb', idempotencyKey: 'text',
@@ -98,6 +81,14 @@ const ATTEMPT_TYPES = {
   stdoutTail: 'text', stderrTail: 'text', result: 'jsonb', claimedAt: 'timestamptz', startedAt: 'timestamptz',
   finishedAt: 'timestamptz',
 } as const satisfies Record<keyof JobAttempt, string>;
+
+/** Column names by model field: the schema maps each field to its snake_case name (`maxAttempts` → `max_attempts`). */
+function columnsOf<F extends string>(types: Record<F, string>): Record<F, string> {
+  return Object.fromEntries(Object.keys(types).map((f) => [f, f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)])) as Record<F, string>;
+}
+
+const JOB_COLUMNS = columnsOf(JOB_TYPES);
+const ATTEMPT_COLUMNS = columnsOf(ATTEMPT_TYPES);
 
 export function jobFromRow(row: Record<string, unknown>): Job {
   const job: Record<string, unknown> = {};
