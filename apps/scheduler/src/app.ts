@@ -19,7 +19,8 @@ export async function startScheduler(env: Record<string, string | undefined> = p
     env,
   );
   const { config } = ctx;
-  const dispatchPool = createPool(config.databaseUrl, 2);
+  // One connection holds the dispatch lock while this replica leads; the others promote and release.
+  const dispatchPool = createPool(config.databaseUrl, 3);
   const scheduler = new Scheduler({
     dispatchPool,
     db: ctx.db,

@@ -48,8 +48,9 @@ const OUTBOX_RETENTION_MS = 3_600_000;
  * `FOR UPDATE SKIP LOCKED` or applies a fenced transition, so they share the work and never
  * apply anything twice.
  * - dispatcher: promotes due jobs, releases or cancels dependents, and claims ready jobs as far
- *   as capacity, queue limits and fairness allow (one round at a time across replicas, under an
- *   advisory lock), then publishes each attempt to `dispatch.<backend>` (id `<jobId>:<attempt>`);
+ *   as capacity, queue limits and fairness allow, then publishes each attempt to
+ *   `dispatch.<backend>` (id `<jobId>:<attempt>`); one replica leads dispatch at a time (it holds
+ *   a session advisory lock) and the others take over when it goes;
  * - report handler: applies executors' reports through the transition table; a stale or
  *   duplicate report changes nothing and is counted;
  * - reconciler: re-dispatches claims NATS lost, expires attempts whose lease or deadline passed,
@@ -75,6 +76,8 @@ export class Scheduler {
   private readonly reconciler: Trigger;
   private readonly outbox: Trigger;
   private reports: PullLoop | undefined;
+  /** A wake-up for the dispatch leader is queued (slotFreed). */
+  private wakeQueued = false;
   private readonly subs: Subscription[] = [];
   /** Applies reports in batches, each job's in arrival order. */
   private readonly reportBatcher: KeyedBatcher<ReportMessage, ApplyResult | Error>;
@@ -191,6 +194,11 @@ export class Scheduler {
     await this.reports?.stop();
     await Promise.all([this.dispatcher.stop(), this.reconciler.stop(), this.outbox.stop(), this.cron.stop()]);
     await Promise.all(this.publishing);
+    // Hand the lead over now rather than when a standby next tries.
+    if (this.dispatch.leading) {
+      await this.dispatch.close();
+      if (!this.o.bus.nc.isClosed()) this.o.bus.nc.publish(this.o.bus.subjects.wakeDispatch);
+    }
   }
 
   // ---------------------------------------------------------------- dispatch
@@ -210,13 +218,17 @@ export class Scheduler {
 
   private async dispatchRoundOnce(): Promise<boolean> {
     const size = this.o.dispatchBatchSize;
-    const work = await this.dispatch.pendingWork();
-    const promoted = work.due ? await this.dispatchJobs.promoteDue(size) : 0;
-    const resolved = work.blocked ? await this.dispatchJobs.resolveBlocked(size) : 0;
+    let promoted = 0;
+    let resolved = 0;
     const claimStartedAt = new Date();
-    const batch = await this.dispatch.claimForDispatch(size);
-    // Another replica holds the dispatch lock and may have missed what this one just made ready.
-    if (!batch.locked) setTimeout(() => this.dispatcher.kick(), 20);
+    // The round reads what else waits with its state: promotion and dependency resolution run only
+    // when there is something for them, which is most rounds of a busy queue.
+    const batch = await this.dispatch.claimForDispatch(size, async (work) => {
+      if (work.due) promoted = await this.dispatchJobs.promoteDue(size);
+      if (work.blocked) resolved = await this.dispatchJobs.resolveBlocked(size);
+    });
+    // Another replica leads dispatch.
+    if (!batch.work) return false;
     if (promoted + resolved + batch.jobs.length > 0) this.outbox.kick();
     // A span per dispatch, from the claim on: the first attempt continues the submit's trace. The
     // claims are committed, so the next round need not wait for JetStream's acks (a job submitted
@@ -225,7 +237,7 @@ export class Scheduler {
     this.publishing.add(published);
     void published.finally(() => this.publishing.delete(published));
     // After a promotion the earliest run-at is a later one: read it again (rare: delays and retries).
-    this.armDueTimer(promoted > 0 && promoted < size ? (await this.dispatch.pendingWork()).nextRunAt : work.nextRunAt);
+    this.armDueTimer(promoted > 0 && promoted < size ? (await this.dispatch.pendingWork()).nextRunAt : batch.work.nextRunAt);
     return batch.more || promoted === size || resolved === size;
   }
 
@@ -342,7 +354,7 @@ export class Scheduler {
       }
       this.outbox.kick();
       // A finished attempt frees an executor slot, and a retry may be due at once.
-      if (report.type !== 'started') this.dispatcher.kick();
+      if (report.type !== 'started') this.slotFreed();
       return;
     }
     this.counters.dropped.inc({ type: report.type, reason: result.reason });
@@ -353,6 +365,20 @@ export class Scheduler {
     // An executor started an attempt the job no longer has (cancelled, duplicate delivery,
     // superseded): tell it to stop rather than let it run for nothing.
     if (report.type === 'started') this.sendCancel(report.workerId, report.jobId, report.attempt);
+  }
+
+  /**
+   * Dispatch runs again: here when this scheduler leads it, else the leader is woken (one wake-up
+   * per tick however many reports this replica applied in it).
+   */
+  private slotFreed(): void {
+    if (this.dispatch.leading) return this.dispatcher.kick();
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      this.o.bus.nc.publish(this.o.bus.subjects.wakeDispatch);
+    });
   }
 
   private sendCancel(workerId: string, jobId: string, attempt: number): void {

@@ -1,9 +1,9 @@
 import type { Subjects } from '@blixard/contracts';
 import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planDispatch, PlacementPolicy, PlacementRequirements, QueueControls, START_CURSOR } from '@blixard/domain';
 import { jobEventRow } from './outbox-rows';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { heldOnWorkersSql, IN_FLIGHT_JOBS, inTransaction, jobFromRow, Sql } from './sql';
+import { heldOnWorkersSql, IN_FLIGHT_JOBS, JOB_COLUMNS, jobFromRow, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -15,25 +15,47 @@ export interface DispatchBatch {
   jobs: Job[];
   /** Each dependent's parents, with their results. */
   parents: Map<string, ParentResult[]>;
-  /** False when another scheduler holds the dispatch lock this round. */
+  /** False when another scheduler leads dispatch. */
   locked: boolean;
   /** True when more ready work may be admissible right now (a full batch was claimed). */
   more: boolean;
+  /** What else the round found to do (null when it did not lead). */
+  work: PendingWork | null;
 }
 
-/** Arbitrary, fixed: the transaction-scoped advisory lock that serialises dispatch decisions. */
+/** Delayed and blocked jobs: whether promotion or dependency resolution has anything to do. */
+export interface PendingWork {
+  /** The earliest SCHEDULED run-at. */
+  nextRunAt: Date | null;
+  /** That run-at has come, by the database's clock. */
+  due: boolean;
+  /** Some job is BLOCKED on its parents. */
+  blocked: boolean;
+}
+
+/** Arbitrary, fixed: the session advisory lock held by the scheduler that leads dispatch. */
 const DISPATCH_LOCK = 727275;
+/** How often a scheduler that does not lead dispatch tries to take the lead. */
+const STANDBY_RETRY_MS = 100;
 
 /**
- * The dispatcher's SQL. One round is one transaction that holds a transaction-scoped advisory
- * lock, so every scheduler replica decides on the same counts and limits hold exactly; the
- * replicas still share the rest of the work (reports, recovery) and take over dispatch at once
- * when the holder dies (the lock dies with its connection).
+ * The dispatcher's SQL. One scheduler at a time leads dispatch: it holds a session advisory lock
+ * on a connection of its own and makes every claim on that connection, so limits hold exactly
+ * (only the leader adds attempts in flight, and everything else can only lower the counts it
+ * read). The others share the rest of the work (reports, recovery) and take the lead within
+ * STANDBY_RETRY_MS of the leader's connection closing, which ends its lock with it.
+ *
+ * Leading without a transaction keeps a round to three round trips, whatever else the scheduler
+ * is doing: the state (with the pending delayed and blocked work), the candidates, and one
+ * statement that claims, writes the attempt rows, the `claimed` events and the fairness cursors.
  */
 export class DispatchStore {
   private readonly pool: Pool;
   /** Each queue's last placed worker as read this round (to write back only what moved). */
   private readonly lastPlaced = new Map<string, string | null>();
+  /** The connection holding the dispatch lock, while this store leads. */
+  private session: PoolClient | null = null;
+  private lastTry = 0;
 
   constructor(
     db: Db,
@@ -44,78 +66,156 @@ export class DispatchStore {
     this.pool = pool ?? poolOf(db);
   }
 
-  async claimForDispatch(limit: number): Promise<DispatchBatch> {
-    return inTransaction(this.pool, async (tx) => {
-      const { rows: [lock] } = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [DISPATCH_LOCK]);
-      if (!lock?.locked) return { jobs: [], parents: new Map(), locked: false, more: false };
+  /** True while this store holds the dispatch lock. */
+  get leading(): boolean {
+    return this.session !== null;
+  }
 
-      const state = await this.loadState(tx);
-      const backends = [...state.freeSlots].filter(([, free]) => free > 0).map(([b]) => b);
-      if (backends.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
-      const closedQueues = [...state.queues].filter(([q, c]) => isClosed(q, c, state)).map(([q]) => q);
-      const saturated = saturatedKeys(state);
-      // No round can claim more than the free slots: reading far more candidates per key than
-      // that only costs (each is a heap visit past the dead index entries of recent claims).
-      const free = backends.reduce((n, b) => n + (state.freeSlots.get(b) ?? 0), 0);
-      const byBackend = await this.loadCandidates(tx, Math.min(limit, Math.max(2 * free, 16)), backends, closedQueues, saturated);
-      // Fairness shares each backend's slots: one weighted round robin per backend, whose position
-      // is shared by every replica (each round continues where the last one stopped).
-      const cursors = state.cursors;
-      const plan = { chosen: [] as string[], placements: new Map<string, string>(), waiting: new Map<string, string>() };
-      for (const [backend, byKey] of byBackend) {
-        if (plan.chosen.length >= limit) break;
-        const cursor: FairCursor = cursors.get(backend) ?? START_CURSOR;
-        const part = planDispatch(byKey, state, limit - plan.chosen.length, {
-          fairness: this.options.fairness,
-          cursor,
-          order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
-        });
-        plan.chosen.push(...part.chosen);
-        for (const [id, w] of part.placements) plan.placements.set(id, w);
-        for (const [id, why] of part.waiting) plan.waiting.set(id, why);
-        if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) {
-          await tx.query(
-            `INSERT INTO dispatch_cursor (backend, fair_key, fair_used) VALUES ($1, $2, $3)
-             ON CONFLICT (backend) DO UPDATE SET fair_key = excluded.fair_key, fair_used = excluded.fair_used`,
-            [backend, part.cursor.key, part.cursor.used],
-          );
-        }
+  /**
+   * One round, if this store leads dispatch (taking the lead when nobody has it): reads the state,
+   * lets `prepare` promote due and release unblocked jobs, then claims ready jobs as far as
+   * capacity, limits and fairness allow.
+   */
+  async claimForDispatch(limit: number, prepare?: (work: PendingWork) => Promise<void>): Promise<DispatchBatch> {
+    const session = await this.lead();
+    if (!session) return { jobs: [], parents: new Map(), locked: false, more: false, work: null };
+    try {
+      return await this.round(session, limit, prepare);
+    } catch (err) {
+      // The connection may be broken, or the lock with it: start over on a new one.
+      this.resign(err as Error);
+      throw err;
+    }
+  }
+
+  /** Gives up the lead (the lock goes with the connection). */
+  async close(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    await session.query(`SELECT pg_advisory_unlock($1)`, [DISPATCH_LOCK]).catch(() => undefined);
+    this.resign();
+  }
+
+  private async lead(): Promise<PoolClient | null> {
+    if (this.session) return this.session;
+    if (Date.now() - this.lastTry < STANDBY_RETRY_MS) return null;
+    this.lastTry = Date.now();
+    const client = await this.pool.connect();
+    try {
+      const { rows: [r] } = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [DISPATCH_LOCK]);
+      if (r?.locked) {
+        this.session = client;
+        return client;
       }
-      await this.recordPlacement(tx, plan.waiting, state);
-      if (plan.chosen.length === 0) return { jobs: [], parents: new Map(), locked: true, more: false };
+      client.release();
+      return null;
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+  }
 
-      // Guarded by status: a job cancelled since it was read is not claimed. A placed job holds
-      // its worker (and what it reserved there) from now until the attempt ends.
-      const { rows: claimed } = await tx.query(
-        `UPDATE jobs
-         -- clock_timestamp(), not now(): the transaction began before another replica may have made
-         -- the job due, and a claim must never look earlier than the job's run-at.
-         SET status = 'CLAIMED', attempt = attempt + 1, worker_id = p.worker_id, deadline_at = NULL, wait_reason = NULL,
-             lease_expires_at = now() + ($1::int * interval '1 millisecond'),
-             dispatched_at = clock_timestamp(), updated_at = now()
-         FROM unnest($2::uuid[], $3::text[]) AS p(id, worker_id)
-         WHERE jobs.id = p.id AND jobs.status = 'PENDING'
-         RETURNING jobs.*, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.child_id = jobs.id) AS has_parents`,
-        [this.options.claimLeaseMs, plan.chosen, plan.chosen.map((id) => plan.placements.get(id) ?? null)],
-      );
-      const order = new Map(plan.chosen.map((id, i) => [id, i]));
-      const jobs = claimed.map(jobFromRow).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-      // The attempt rows and the `claimed` events in one statement (one round trip under the lock).
-      const events = jobs.map((j) => jobEventRow(this.options.subjects, this.options.source, 'claimed', j, 'PENDING'));
-      await tx.query(
-        `WITH attempts AS (
-           INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
-           SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::timestamptz[]))
-         INSERT INTO outbox_events (subject, event) SELECT * FROM unnest($6::text[], $7::jsonb[])`,
-        [
-          jobs.map((j) => j.id), jobs.map((j) => j.attempt), jobs.map((j) => j.queue), jobs.map((j) => j.concurrencyKey), jobs.map((j) => j.dispatchedAt),
-          events.map((e) => e.subject), events.map((e) => JSON.stringify(e.event)),
-        ],
-      );
-      const dependents = claimed.filter((r) => r.has_parents).map((r) => r.id as string);
-      const parents = dependents.length > 0 ? await loadParents(tx, dependents) : new Map<string, ParentResult[]>();
-      return { jobs, parents, locked: true, more: plan.chosen.length === limit };
+  private resign(err?: Error): void {
+    const session = this.session;
+    this.session = null;
+    try {
+      // Destroyed, not returned to the pool: closing the connection is what frees the lock.
+      session?.release(err ?? true);
+    } catch {
+      // Already released by the pool's error handling (createPool).
+    }
+  }
+
+  private async round(session: PoolClient, limit: number, prepare?: (work: PendingWork) => Promise<void>): Promise<DispatchBatch> {
+    const state = await this.loadState(session);
+    if (prepare && (state.work.due || state.work.blocked)) await prepare(state.work);
+    const none = { jobs: [], parents: new Map(), locked: true, more: false, work: state.work };
+    const backends = [...state.freeSlots].filter(([, free]) => free > 0).map(([b]) => b);
+    if (backends.length === 0) return none;
+    const closedQueues = [...state.queues].filter(([q, c]) => isClosed(q, c, state)).map(([q]) => q);
+    const saturated = saturatedKeys(state);
+    // No round can claim more than the free slots: reading far more candidates per key than
+    // that only costs (each is a heap visit past the dead index entries of recent claims).
+    const free = backends.reduce((n, b) => n + (state.freeSlots.get(b) ?? 0), 0);
+    const { byBackend, at } = await this.loadCandidates(session, Math.min(limit, Math.max(2 * free, 16)), backends, closedQueues, saturated);
+    // Fairness shares each backend's slots: one weighted round robin per backend, whose position
+    // is kept in the database (a new leader continues where the last one stopped).
+    const plan = { chosen: [] as Ranked[], placements: new Map<string, string>(), waiting: new Map<string, string>() };
+    const cursors: { backend: string; key: string | null; used: number }[] = [];
+    for (const [backend, byKey] of byBackend) {
+      if (plan.chosen.length >= limit) break;
+      const cursor: FairCursor = state.cursors.get(backend) ?? START_CURSOR;
+      const part = planDispatch(byKey, state, limit - plan.chosen.length, {
+        fairness: this.options.fairness,
+        cursor,
+        order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
+      });
+      const ranked = new Map([...byKey.values()].flat().map((c) => [c.id, c as Ranked]));
+      plan.chosen.push(...part.chosen.map((id) => ranked.get(id)!));
+      for (const [id, w] of part.placements) plan.placements.set(id, w);
+      for (const [id, why] of part.waiting) plan.waiting.set(id, why);
+      if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) cursors.push({ backend, ...part.cursor });
+    }
+    await this.recordPlacement(session, plan.waiting, state);
+    if (plan.chosen.length === 0) {
+      if (cursors.length > 0) await session.query(upsertCursors('$1', '$2', '$3'), cursorParams(cursors));
+      return none;
+    }
+    const jobs = await this.claim(session, plan.chosen, plan.placements, cursors, at);
+    const dependents = jobs.filter((j) => j.hasParents).map((j) => j.job.id);
+    const parents = dependents.length > 0 ? await loadParents(session, dependents) : new Map<string, ParentResult[]>();
+    return { jobs: jobs.map((j) => j.job), parents, locked: true, more: plan.chosen.length === limit, work: state.work };
+  }
+
+  /**
+   * Claims the chosen jobs in one statement, which also writes their attempt rows, their `claimed`
+   * events and the moved fairness cursors. Each event is built here from the candidate's row as
+   * the claim leaves it (`at` is the claim's time, read with the candidates); a job cancelled or
+   * claimed since it was read is left alone, and so is its event.
+   */
+  private async claim(session: PoolClient, chosen: Ranked[], placements: Map<string, string>, cursors: { backend: string; key: string | null; used: number }[], at: Date): Promise<{ job: Job; hasParents: boolean }[]> {
+    const leaseMs = this.options.claimLeaseMs;
+    const events = chosen.map((c) => {
+      const claimed: Job = {
+        ...c.row,
+        status: 'CLAIMED',
+        attempt: c.row.attempt + 1,
+        workerId: placements.get(c.id) ?? null,
+        dispatchedAt: at,
+        updatedAt: at,
+      } as Job;
+      return jobEventRow(this.options.subjects, this.options.source, 'claimed', claimed, 'PENDING');
     });
+    const { rows } = await session.query(
+      `WITH claimed AS (
+         UPDATE jobs
+         SET status = 'CLAIMED', attempt = jobs.attempt + 1, worker_id = p.worker_id, deadline_at = NULL, wait_reason = NULL,
+             lease_expires_at = $1::timestamptz + ($2::int * interval '1 millisecond'),
+             dispatched_at = $1, updated_at = $1
+         FROM unnest($3::uuid[], $4::text[], $5::int[]) AS p(id, worker_id, read_attempt)
+         WHERE jobs.id = p.id AND jobs.status = 'PENDING' AND jobs.attempt = p.read_attempt
+         RETURNING jobs.*, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.child_id = jobs.id) AS has_parents
+       ), attempts AS (
+         INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
+         SELECT id, attempt, queue, concurrency_key, dispatched_at FROM claimed
+       ), events AS (
+         INSERT INTO outbox_events (subject, event)
+         SELECT e.subject, e.event FROM unnest($3::uuid[], $6::text[], $7::jsonb[]) WITH ORDINALITY AS e(id, subject, event, n)
+         WHERE e.id IN (SELECT id FROM claimed) ORDER BY e.n
+       ), cursors AS (
+         ${upsertCursors('$8', '$9', '$10')}
+       )
+       SELECT * FROM claimed`,
+      [
+        at, leaseMs, chosen.map((c) => c.id), chosen.map((c) => placements.get(c.id) ?? null), chosen.map((c) => c.row.attempt),
+        events.map((e) => e.subject), events.map((e) => JSON.stringify(e.event)),
+        ...cursorParams(cursors),
+      ],
+    );
+    const order = new Map(chosen.map((c, i) => [c.id, i]));
+    return rows
+      .map((r) => ({ job: jobFromRow(r), hasParents: r.has_parents === true }))
+      .sort((a, b) => order.get(a.job.id)! - order.get(b.job.id)!);
   }
 
   /**
@@ -143,11 +243,10 @@ export class DispatchStore {
 
   /**
    * Capacity, attempts in flight, queue controls, weights, the fleet with what each worker holds,
-   * and the fairness cursors: one statement (one round trip), since a round holds the dispatch
-   * lock and every other replica's round waits for it. Rate-limit windows follow only for queues
-   * that have rate limits.
+   * the fairness cursors and the pending delayed and blocked work: one statement (one round trip).
+   * Rate-limit windows follow only for queues that have rate limits.
    */
-  private async loadState(tx: Sql): Promise<DispatchState & { cursors: Map<string, FairCursor> }> {
+  private async loadState(tx: Sql): Promise<DispatchState & { cursors: Map<string, FairCursor>; work: PendingWork }> {
     const { rows: [snap] } = await tx.query<{
       capacity: { backend: string; slots: number }[];
       in_flight: { backend: string; queue: string; concurrency_key: string | null; fairness_key: string; n: number }[];
@@ -156,6 +255,9 @@ export class DispatchStore {
       workers: { id: string; backend: string; labels: Record<string, string>; capacity: Record<string, number>; concurrency: number; since: string }[];
       held: { worker_id: string; resource: string; amount: number }[];
       cursors: { backend: string; fair_key: string | null; fair_used: number }[];
+      next_run_at: Date | null;
+      due: boolean | null;
+      blocked: boolean;
     }>(`
       -- The attempts in flight, read once for the counts and for what they hold on workers.
       WITH in_flight AS MATERIALIZED (${IN_FLIGHT_JOBS})
@@ -170,7 +272,9 @@ export class DispatchStore {
         (SELECT coalesce(json_agg(w), '[]') FROM (
            SELECT id, backend, labels, capacity, concurrency, started_at AS since FROM workers WHERE status = 'ONLINE') w) AS workers,
         (SELECT coalesce(json_agg(h), '[]') FROM (${heldOnWorkersSql('IS NOT NULL', 'in_flight')}) h) AS held,
-        (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors`);
+        (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors,
+        p.*
+      FROM (${PENDING_WORK}) p`);
     const { capacity, in_flight: inFlight, queues: queueRows, weights } = snap!;
 
     const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
@@ -243,6 +347,7 @@ export class DispatchStore {
     return {
       freeSlots, queues, queueInFlight, queueRecent, keyInFlight, keyRecent,
       weights: new Map(weights.map((w) => [w.key, w.weight])), reserved, fairInFlight, fleet, placement, cursors,
+      work: pendingWorkOf(snap!),
     };
   }
 
@@ -258,8 +363,8 @@ export class DispatchStore {
     backends: string[],
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
-  ): Promise<Map<string, Map<string, DispatchCandidate[]>>> {
-    const { rows } = await tx.query<{ id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string }>(
+  ): Promise<{ byBackend: Map<string, Map<string, DispatchCandidate[]>>; at: Date }> {
+    const { rows } = await tx.query<Record<string, unknown> & { id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string; at: Date }>(
       `
       WITH RECURSIVE fair_keys(k) AS (
         (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
@@ -267,8 +372,10 @@ export class DispatchStore {
         SELECT (SELECT fairness_key FROM jobs WHERE status = 'PENDING' AND fairness_key > fk.k ORDER BY fairness_key LIMIT 1)
         FROM fair_keys fk WHERE fk.k IS NOT NULL
       )
-      SELECT j.id, j.backend, j.queue, j.fairness_key, j.concurrency_key, j.requirements,
-             row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rank
+      SELECT j.*, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rank,
+             -- The claim's time: read once, after this statement's snapshot, so it is never
+             -- earlier than the promotion that made a candidate ready (nor its run-at).
+             (SELECT clock_timestamp()) AS at
       FROM fair_keys fk
       CROSS JOIN LATERAL (
         (${readyOfKey('requirements IS NULL', '$5')})
@@ -283,12 +390,16 @@ export class DispatchStore {
     // backend → fairness key → candidates in priority order.
     const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
     for (const r of rows.sort((a, b) => Number(a.rank) - Number(b.rank))) {
-      const c: Ranked = { id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, requirements: r.requirements, rank: Number(r.rank) };
+      const row = jobFromRow(r);
+      const c: Ranked = {
+        id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, requirements: r.requirements, rank: Number(r.rank),
+        row: Object.fromEntries(EVENT_FIELDS.map((f) => [f, row[f]])) as Ranked['row'],
+      };
       const byKey = byBackend.get(c.backend) ?? byBackend.set(c.backend, new Map()).get(c.backend)!;
       const list = byKey.get(c.fairnessKey) ?? byKey.set(c.fairnessKey, []).get(c.fairnessKey)!;
       list.push(c);
     }
-    return byBackend;
+    return { byBackend, at: rows[0]?.at ?? new Date() };
   }
 
   /**
@@ -297,16 +408,40 @@ export class DispatchStore {
    * job is BLOCKED on parents. A round skips promotion and dependency resolution when there is
    * nothing for them, which is most rounds of a busy queue.
    */
-  async pendingWork(): Promise<{ nextRunAt: Date | null; due: boolean; blocked: boolean }> {
-    const { rows: [r] } = await this.pool.query<{ at: Date | null; due: boolean | null; blocked: boolean }>(
-      `SELECT s.at, s.at <= now() AS due, EXISTS (SELECT 1 FROM jobs WHERE status = 'BLOCKED') AS blocked
-       FROM (SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED') s`,
-    );
-    return { nextRunAt: r?.at ? new Date(r.at) : null, due: r?.due === true, blocked: r?.blocked === true };
+  async pendingWork(): Promise<PendingWork> {
+    const { rows: [r] } = await this.pool.query<{ next_run_at: Date | null; due: boolean | null; blocked: boolean }>(PENDING_WORK);
+    return pendingWorkOf(r!);
   }
 }
 
-type Ranked = DispatchCandidate & { rank: number };
+/** PendingWork as one row (next_run_at, due, blocked): two index lookups. */
+const PENDING_WORK = `
+  SELECT s.at AS next_run_at, s.at <= now() AS due, EXISTS (SELECT 1 FROM jobs WHERE status = 'BLOCKED') AS blocked
+  FROM (SELECT min(run_at) AS at FROM jobs WHERE status = 'SCHEDULED') s`;
+
+function pendingWorkOf(r: { next_run_at: Date | null; due: boolean | null; blocked: boolean }): PendingWork {
+  return { nextRunAt: r.next_run_at ? new Date(r.next_run_at) : null, due: r.due === true, blocked: r.blocked === true };
+}
+
+/** A candidate with its place in claim order and what its `claimed` event needs of its row. */
+type Ranked = DispatchCandidate & { rank: number; row: Pick<Job, (typeof EVENT_FIELDS)[number]> };
+
+/** The job fields a `claimed` event carries besides those the claim sets (toJobEventData). */
+const EVENT_FIELDS = ['id', 'queue', 'backend', 'attempt', 'maxAttempts', 'runAt', 'createdAt', 'startedAt', 'finishedAt', 'error', 'errorCode', 'exitCode', 'tenant'] as const;
+
+/** What the candidates query reads of each job: for planning, ordering and the `claimed` event. */
+const CANDIDATE_COLUMNS = [...new Set(['id', 'backend', 'queue', 'fairness_key', 'concurrency_key', 'requirements', 'priority', ...EVENT_FIELDS.map((f) => JOB_COLUMNS[f])])].join(', ');
+
+/** Upserts the fairness cursors a round moved, given as three arrays (backend, key, used). */
+function upsertCursors(backends: string, keys: string, used: string): string {
+  return `INSERT INTO dispatch_cursor (backend, fair_key, fair_used)
+          SELECT * FROM unnest(${backends}::text[], ${keys}::text[], ${used}::int[])
+          ON CONFLICT (backend) DO UPDATE SET fair_key = excluded.fair_key, fair_used = excluded.fair_used`;
+}
+
+function cursorParams(cursors: { backend: string; key: string | null; used: number }[]): unknown[] {
+  return [cursors.map((c) => c.backend), cursors.map((c) => c.key), cursors.map((c) => c.used)];
+}
 
 /**
  * One fairness key's (`fk.k`) ready jobs in claim order, within the candidates query: on a
@@ -314,7 +449,7 @@ type Ranked = DispatchCandidate & { rank: number };
  * ($3, $4), at most `limit` of them.
  */
 function readyOfKey(which: string, limit: string): string {
-  return `SELECT id, backend, queue, fairness_key, concurrency_key, requirements, priority, created_at FROM jobs
+  return `SELECT ${CANDIDATE_COLUMNS} FROM jobs
           WHERE status = 'PENDING' AND fairness_key = fk.k AND ${which}
             AND backend = ANY($1::text[])
             AND NOT (queue = ANY($2::text[]))

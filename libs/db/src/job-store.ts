@@ -127,7 +127,10 @@ export class JobStore {
       if (existing) return { job: this.replayOf(existing, bodyHash), created: false };
     }
     try {
-      const job = await inTransaction(this.pool, (tx) => this.insertJob(tx, submission, bodyHash, now, owner));
+      // Without parents the job and its `created` event are one statement: no transaction needed.
+      const job = submission.dependsOn.length > 0
+        ? await inTransaction(this.pool, (tx) => this.insertJob(tx, submission, bodyHash, now, owner))
+        : await this.insertJob(this.pool, submission, bodyHash, now, owner);
       return { job, created: true };
     } catch (err) {
       // Two submissions with one key raced; the loser returns the winner's job.
@@ -140,7 +143,8 @@ export class JobStore {
   }
 
   /**
-   * Inserts a job, its dependency edges and its `created` event within `tx`. Parents must exist
+   * Inserts a job, its `created` event and its dependency edges within `tx` (one statement for a
+   * job without parents, which needs no transaction). Parents must exist
    * (a missing one is a 400), so every edge points to an older job: cycles cannot be built.
    */
   async insertJob(tx: Sql, submission: JobSubmission, bodyHash: string | null, now: Date = new Date(), extra: { scheduleId?: string } & JobOwner = {}): Promise<Job> {
@@ -189,11 +193,10 @@ export class JobStore {
       runAt: submission.runAt ?? now,
       createdAt: now,
       updatedAt: now,
-    });
+    }, (row) => this.eventRow('created', row, null));
     if (submission.dependsOn.length > 0) {
       await tx.query(`INSERT INTO job_dependencies (child_id, parent_id) SELECT $1, unnest($2::uuid[])`, [job.id, submission.dependsOn]);
     }
-    await this.emit(tx, 'created', job, null);
     annotateActiveSpan({ [SpanAttr.jobId]: job.id, [SpanAttr.backend]: job.backend, [SpanAttr.queue]: job.queue });
     return job;
   }

@@ -87,7 +87,7 @@ function columnsOf<F extends string>(types: Record<F, string>): Record<F, string
   return Object.fromEntries(Object.keys(types).map((f) => [f, f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)])) as Record<F, string>;
 }
 
-const JOB_COLUMNS = columnsOf(JOB_TYPES);
+export const JOB_COLUMNS = columnsOf(JOB_TYPES);
 const ATTEMPT_COLUMNS = columnsOf(ATTEMPT_TYPES);
 
 export function jobFromRow(row: Record<string, unknown>): Job {
@@ -102,16 +102,26 @@ function param(value: unknown, type: string): unknown {
   return value;
 }
 
-/** `INSERT INTO jobs (<fields>) VALUES (...) RETURNING *`. */
-export async function insertJobRow(sql: Sql, values: Partial<Job>): Promise<Job> {
+/**
+ * `INSERT INTO jobs (<fields>) VALUES (...) RETURNING *`. With `event`, the same statement writes
+ * the job's outbox row, built from the row as it will be stored: `values` over the defaults of
+ * the columns an insert leaves out (INSERT_DEFAULTS).
+ */
+export async function insertJobRow(sql: Sql, values: Partial<Job>, event?: (job: Job) => { subject: string; event: unknown }): Promise<Job> {
   const fields = (Object.keys(values) as (keyof Job)[]).filter((f) => values[f] !== undefined);
-  const placeholders = fields.map((f, i) => `$${i + 1}::${JOB_TYPES[f]}`);
+  const params = fields.map((f) => param(values[f], JOB_TYPES[f]));
+  const insert = `INSERT INTO jobs (${fields.map((f) => JOB_COLUMNS[f]).join(', ')}) VALUES (${fields.map((f, i) => `$${i + 1}::${JOB_TYPES[f]}`).join(', ')}) RETURNING *`;
+  if (!event) return jobFromRow((await sql.query(insert, params)).rows[0]);
+  const row = event({ ...INSERT_DEFAULTS, ...values } as Job);
   const { rows } = await sql.query(
-    `INSERT INTO jobs (${fields.map((f) => JOB_COLUMNS[f]).join(', ')}) VALUES (${placeholders.join(', ')}) RETURNING *`,
-    fields.map((f) => param(values[f], JOB_TYPES[f])),
+    `WITH j AS (${insert}), e AS (INSERT INTO outbox_events (subject, event) VALUES ($${params.length + 1}, $${params.length + 2}::jsonb)) SELECT * FROM j`,
+    [...params, row.subject, JSON.stringify(row.event)],
   );
   return jobFromRow(rows[0]);
 }
+
+/** What a new job's row holds in the fields its insert leaves to the column defaults. */
+const INSERT_DEFAULTS: Partial<Job> = { attempt: 0, workerId: null, startedAt: null, finishedAt: null, error: null, errorCode: null, exitCode: null, result: null };
 
 /**
  * Set-based updates: rows whose patches set the same fields go out as one

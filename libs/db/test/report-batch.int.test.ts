@@ -28,6 +28,7 @@ describe('reports applied in a batch', () => {
   });
 
   afterAll(async () => {
+    await dispatch.close();
     await closeDatabase(db);
     await infra?.cleanup();
   });

@@ -50,6 +50,9 @@ export async function connectBus({ servers, prefix, name, logger, metrics }: Bus
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
+    // Otherwise every request and JetStream publish builds an Error up front for its stack trace:
+    // 8.5 % of a busy scheduler's CPU (measured by profile under the noisy-neighbour benchmark).
+    noAsyncTraces: true,
   });
   void (async () => {
     for await (const s of nc.status()) {

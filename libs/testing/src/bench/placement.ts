@@ -67,6 +67,7 @@ async function main() {
     }
     process.stdout.write(`placement throughput, ${WORKERS} workers, ${JOBS} jobs with requirements, rounds of ${BATCH}\n${results.join('\n')}\n`);
   } finally {
+    await dispatch.close();
     await pool.end();
     await closeDatabase(db);
     await infra.cleanup();
