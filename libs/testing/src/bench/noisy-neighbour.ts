@@ -9,13 +9,15 @@ import { floodJobs, startBenchStack, waitUntil } from './stack';
  */
 const FLOOD = Number(process.env.BENCH_FLOOD ?? 50_000);
 const B_JOBS = Number(process.env.BENCH_B_JOBS ?? 150);
+/** How long each of A's jobs runs (mock `sleepMs`); 0 makes the control plane itself the bottleneck. */
+const A_SLEEP_MS = Number(process.env.BENCH_A_SLEEP_MS ?? 0);
 
 async function run(fairness: boolean) {
   const stack = await startBenchStack(`bench_fair_${fairness ? 'on' : 'off'}`, { env: { DISPATCH_FAIRNESS: String(fairness) } });
   try {
     const client = new BlixardClient(stack.gatewayUrl);
     await waitUntil('2 executors online', async () => (await client.workers()).filter((w) => w.status === 'ONLINE').length === 2, 30_000);
-    await floodJobs(stack.db, FLOOD, { backend: 'mock', queue: 'flood', fairnessKey: 'tenant-a', payload: {} });
+    await floodJobs(stack.db, FLOOD, { backend: 'mock', queue: 'flood', fairnessKey: 'tenant-a', payload: A_SLEEP_MS > 0 ? { sleepMs: A_SLEEP_MS } : {} });
     // A table that grew to this size through the API would have planner statistics by now.
     await stack.db.query('ANALYZE jobs');
     const t0 = Date.now();
@@ -80,7 +82,7 @@ async function main() {
     process.stdout.write(`running with fairness ${fairness ? 'on' : 'off'}...\n`);
     results.push(await run(fairness));
   }
-  process.stdout.write(`\nnoisy neighbour: tenant A floods ${FLOOD} mock jobs, tenant B submits one every 100 ms (${B_JOBS} jobs); 2 mock executors x 32 slots\n`);
+  process.stdout.write(`\nnoisy neighbour: tenant A floods ${FLOOD} mock jobs${A_SLEEP_MS > 0 ? ` of ${A_SLEEP_MS} ms each` : ''}, tenant B submits one every 100 ms (${B_JOBS} jobs); 2 mock executors x 32 slots\n`);
   process.stdout.write('| fairness | B pickup p50 | B pickup p99 | B max | A jobs/s while B submits | A drained in | A jobs/s overall |\n|---|---|---|---|---|---|---|\n');
   for (const r of results) {
     process.stdout.write(`| ${r.fairness ? 'on' : 'off'} | ${r.bPickupMs.p50} ms | ${r.bPickupMs.p99} ms | ${r.bPickupMs.max} ms | ${r.aThroughputDuringB} | ${r.aDrainSeconds} s | ${r.aThroughputOverall} |\n`);
