@@ -121,6 +121,7 @@ export class Scheduler {
       errors: m.counter('blixard_scheduler_errors_total', 'Errors in the scheduler loops (database or NATS)', ['loop'] as const),
       dispatchRound: m.histogram('blixard_dispatch_round_seconds', 'One dispatch round: promote due jobs, release dependents, claim (publishing runs after it)', [], [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
       reportBatch: m.histogram('blixard_report_batch_size', 'Reports applied in one transaction', [], [1, 2, 5, 10, 25, 50, 100]),
+      leader: m.gauge('blixard_dispatch_leader', '1 while this scheduler replica leads dispatch (one replica at a time does)', [], (g) => g.set(this.dispatch.leading ? 1 : 0)),
     };
     this.jobMetrics = new JobMetrics(m, o.db);
     const onError = (loop: string) => (err: unknown) => {
