@@ -61,18 +61,23 @@ export class JobsController {
     const submission = validateSubmission(input, this.deps.extraValidators);
     // Fair shares are per tenant unless the client names its own fairness key.
     if ((input as { fairnessKey?: unknown }).fairnessKey === undefined) submission.fairnessKey = principal.tenant;
-    if ((input as { allowUnknownBackend?: boolean }).allowUnknownBackend !== true && !(await this.deps.workers.isKnownBackend(submission.backend))) {
-      const known = await this.deps.workers.knownBackends();
+    // The three checks go out together (each is a round trip); their errors keep this precedence.
+    const [known, invalid, overQuota] = await Promise.all([
+      (input as { allowUnknownBackend?: boolean }).allowUnknownBackend === true || this.deps.workers.isKnownBackend(submission.backend),
+      this.deps.validatePayload(submission.backend, submission.payload),
+      this.deps.quota.check(principal.tenant).then(() => null, (err: unknown) => err),
+    ]);
+    if (!known) {
+      const backends = await this.deps.workers.knownBackends();
       throw new ValidationError([
         {
           field: 'backend',
-          message: `no worker has ever registered backend ${JSON.stringify(submission.backend)} (known: ${known.length > 0 ? known.join(', ') : 'none yet'}); set allowUnknownBackend to submit anyway`,
+          message: `no worker has ever registered backend ${JSON.stringify(submission.backend)} (known: ${backends.length > 0 ? backends.join(', ') : 'none yet'}); set allowUnknownBackend to submit anyway`,
         },
       ]);
     }
-    const invalid = await this.deps.validatePayload(submission.backend, submission.payload);
     if (invalid !== null) throw new ValidationError([{ field: 'payload', message: invalid }]);
-    await this.deps.quota.check(principal.tenant);
+    if (overQuota !== null) throw overQuota;
     const { job, created } = await this.store.submit(submission, requestHash({ ...(input as object), idempotencyKey: undefined }), new Date(), {
       tenant: principal.tenant,
       submittedBy: isUuid(principal.keyId) ? principal.keyId : null,

@@ -21,6 +21,9 @@ export interface HeartbeatOutcome {
  * run leases of the attempts it holds, in one transaction.
  */
 export class WorkerStore {
+  /** Backends some worker has registered: workers stay on record, so a name once found stays known. */
+  private readonly knownBackendNames = new Set<string>();
+
   constructor(
     private readonly db: Db,
     private readonly options: { subjects: Subjects; source: string; runLeaseMs: number },
@@ -104,7 +107,9 @@ export class WorkerStore {
   }
 
   async isKnownBackend(backend: string): Promise<boolean> {
+    if (this.knownBackendNames.has(backend)) return true;
     const { rowCount } = await poolOf(this.db).query(`SELECT 1 FROM workers WHERE backend = $1 LIMIT 1`, [backend]);
+    if ((rowCount ?? 0) > 0) this.knownBackendNames.add(backend);
     return (rowCount ?? 0) > 0;
   }
 
