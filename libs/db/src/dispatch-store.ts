@@ -137,7 +137,7 @@ export class DispatchStore {
     // No round can claim more than the free slots: reading far more candidates per key than
     // that only costs (each is a heap visit past the dead index entries of recent claims).
     const free = backends.reduce((n, b) => n + (state.freeSlots.get(b) ?? 0), 0);
-    const { byBackend, at } = await this.loadCandidates(session, Math.min(limit, Math.max(2 * free, 16)), backends, closedQueues, saturated);
+    const { byBackend, byId, at } = await this.loadCandidates(session, Math.min(limit, Math.max(2 * free, 16)), backends, closedQueues, saturated);
     // Fairness shares each backend's slots: one weighted round robin per backend, whose position
     // is kept in the database (a new leader continues where the last one stopped).
     const plan = { chosen: [] as Ranked[], placements: new Map<string, string>(), waiting: new Map<string, string>() };
@@ -150,8 +150,7 @@ export class DispatchStore {
         cursor,
         order: (a, b) => (a as Ranked).rank - (b as Ranked).rank,
       });
-      const ranked = new Map([...byKey.values()].flat().map((c) => [c.id, c as Ranked]));
-      plan.chosen.push(...part.chosen.map((id) => ranked.get(id)!));
+      plan.chosen.push(...part.chosen.map((id) => byId.get(id)!));
       for (const [id, w] of part.placements) plan.placements.set(id, w);
       for (const [id, why] of part.waiting) plan.waiting.set(id, why);
       if (part.cursor.key !== cursor.key || part.cursor.used !== cursor.used) cursors.push({ backend, ...part.cursor });
@@ -363,7 +362,7 @@ export class DispatchStore {
     backends: string[],
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
-  ): Promise<{ byBackend: Map<string, Map<string, DispatchCandidate[]>>; at: Date }> {
+  ): Promise<{ byBackend: Map<string, Map<string, DispatchCandidate[]>>; byId: Map<string, Ranked>; at: Date }> {
     const { rows } = await tx.query<Record<string, unknown> & { id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string; at: Date }>(
       `
       WITH RECURSIVE fair_keys(k) AS (
@@ -389,17 +388,18 @@ export class DispatchStore {
     );
     // backend → fairness key → candidates in priority order.
     const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
+    const byId = new Map<string, Ranked>();
     for (const r of rows.sort((a, b) => Number(a.rank) - Number(b.rank))) {
-      const row = jobFromRow(r);
       const c: Ranked = {
         id: r.id, backend: r.backend, queue: r.queue, fairnessKey: r.fairness_key, concurrencyKey: r.concurrency_key, requirements: r.requirements, rank: Number(r.rank),
-        row: Object.fromEntries(EVENT_FIELDS.map((f) => [f, row[f]])) as Ranked['row'],
+        row: Object.fromEntries(EVENT_FIELDS.map((f) => [f, r[JOB_COLUMNS[f]]])) as Ranked['row'],
       };
+      byId.set(c.id, c);
       const byKey = byBackend.get(c.backend) ?? byBackend.set(c.backend, new Map()).get(c.backend)!;
       const list = byKey.get(c.fairnessKey) ?? byKey.set(c.fairnessKey, []).get(c.fairnessKey)!;
       list.push(c);
     }
-    return { byBackend, at: rows[0]?.at ?? new Date() };
+    return { byBackend, byId, at: rows[0]?.at ?? new Date() };
   }
 
   /**
