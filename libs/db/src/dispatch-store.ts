@@ -3,7 +3,7 @@ import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planD
 import { jobEventRow } from './outbox-rows';
 import type { Pool, PoolClient } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { heldOnWorkersSql, IN_FLIGHT_JOBS, JOB_COLUMNS, jobFromRow, Sql } from './sql';
+import { heldOnWorkersSql, IN_FLIGHT_JOBS, JOB_COLUMNS, jobFromRow, prepared, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -185,15 +185,15 @@ export class DispatchStore {
       } as Job;
       return jobEventRow(this.options.subjects, this.options.source, 'claimed', claimed, 'PENDING');
     });
-    const { rows } = await session.query(
-      `WITH claimed AS (
+    const { rows } = await session.query({
+      ...prepared(`WITH claimed AS (
          UPDATE jobs
          SET status = 'CLAIMED', attempt = jobs.attempt + 1, worker_id = p.worker_id, deadline_at = NULL, wait_reason = NULL,
              lease_expires_at = $1::timestamptz + ($2::int * interval '1 millisecond'),
              dispatched_at = $1, updated_at = $1
          FROM unnest($3::uuid[], $4::text[], $5::int[]) AS p(id, worker_id, read_attempt)
          WHERE jobs.id = p.id AND jobs.status = 'PENDING' AND jobs.attempt = p.read_attempt
-         RETURNING jobs.*, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.child_id = jobs.id) AS has_parents
+         RETURNING ${CLAIM_RETURNING}, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.child_id = jobs.id) AS has_parents
        ), attempts AS (
          INSERT INTO job_attempts (job_id, attempt, queue, concurrency_key, claimed_at)
          SELECT id, attempt, queue, concurrency_key, dispatched_at FROM claimed
@@ -204,13 +204,13 @@ export class DispatchStore {
        ), cursors AS (
          ${upsertCursors('$8', '$9', '$10')}
        )
-       SELECT * FROM claimed`,
-      [
+       SELECT * FROM claimed`),
+      values: [
         at, leaseMs, chosen.map((c) => c.id), chosen.map((c) => placements.get(c.id) ?? null), chosen.map((c) => c.row.attempt),
         events.map((e) => e.subject), events.map((e) => JSON.stringify(e.event)),
         ...cursorParams(cursors),
       ],
-    );
+    });
     const order = new Map(chosen.map((c, i) => [c.id, i]));
     return rows
       .map((r) => ({ job: jobFromRow(r), hasParents: r.has_parents === true }))
@@ -257,7 +257,7 @@ export class DispatchStore {
       next_run_at: Date | null;
       due: boolean | null;
       blocked: boolean;
-    }>(`
+    }>(prepared(`
       -- The attempts in flight, read once for the counts and for what they hold on workers.
       WITH in_flight AS MATERIALIZED (${IN_FLIGHT_JOBS})
       SELECT
@@ -273,7 +273,7 @@ export class DispatchStore {
         (SELECT coalesce(json_agg(h), '[]') FROM (${heldOnWorkersSql('IS NOT NULL', 'in_flight')}) h) AS held,
         (SELECT coalesce(json_agg(d), '[]') FROM dispatch_cursor d) AS cursors,
         p.*
-      FROM (${PENDING_WORK}) p`);
+      FROM (${PENDING_WORK}) p`));
     const { capacity, in_flight: inFlight, queues: queueRows, weights } = snap!;
 
     const freeSlots = new Map(capacity.map((c) => [c.backend, c.slots]));
@@ -363,8 +363,8 @@ export class DispatchStore {
     closedQueues: string[],
     saturated: { queues: string[]; keys: string[] },
   ): Promise<{ byBackend: Map<string, Map<string, DispatchCandidate[]>>; byId: Map<string, Ranked>; at: Date }> {
-    const { rows } = await tx.query<Record<string, unknown> & { id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string; at: Date }>(
-      `
+    const { rows } = await tx.query<Record<string, unknown> & { id: string; backend: string; queue: string; fairness_key: string; concurrency_key: string | null; requirements: PlacementRequirements | null; rank: string; at: Date }>({
+      ...prepared(`
       WITH RECURSIVE fair_keys(k) AS (
         (SELECT fairness_key FROM jobs WHERE status = 'PENDING' ORDER BY fairness_key LIMIT 1)
         UNION ALL
@@ -383,9 +383,9 @@ export class DispatchStore {
         -- fit no worker yet never hides the ones behind them that do.
         (${readyOfKey('requirements IS NOT NULL', '$6')})
       ) j
-      WHERE fk.k IS NOT NULL`,
-      [backends, closedQueues, saturated.queues, saturated.keys, limit, limit * PLACED_LOOKAHEAD],
-    );
+      WHERE fk.k IS NOT NULL`),
+      values: [backends, closedQueues, saturated.queues, saturated.keys, limit, limit * PLACED_LOOKAHEAD],
+    });
     // backend → fairness key → candidates in priority order.
     const byBackend = new Map<string, Map<string, DispatchCandidate[]>>();
     const byId = new Map<string, Ranked>();
@@ -413,6 +413,9 @@ export class DispatchStore {
     return pendingWorkOf(r!);
   }
 }
+
+/** The claim's columns, listed: a column added by a later migration cannot change the prepared claim's result. */
+const CLAIM_RETURNING = Object.values<string>(JOB_COLUMNS).map((c) => `jobs.${c}`).join(', ');
 
 /** PendingWork as one row (next_run_at, due, blocked): two index lookups. */
 const PENDING_WORK = `

@@ -19,7 +19,7 @@ import {
 import type { Pool } from 'pg';
 import { annotateActiveSpan, captureTraceContext, SpanAttr } from '@blixard/telemetry';
 import { poolOf, type Db, type Job, type JobAttempt } from './prisma';
-import { inTransaction, insertJobRow, insertOutbox, jobFromRow, Sql, updateAttempts, updateJob, updateJobs } from './sql';
+import { inTransaction, insertJobRow, insertOutbox, jobFromRow, prepared, Sql, updateAttempts, updateJob, updateJobs } from './sql';
 import { jobEventRow } from './outbox-rows';
 import { loadParents, ParentResult } from './dispatch-store';
 
@@ -770,10 +770,10 @@ export class JobStore {
 
   /** Locks the jobs (in id order) for the rest of the transaction; unknown ids are left out. */
   private async lockMany(tx: Sql, ids: string[]): Promise<Map<string, LockedJob>> {
-    const { rows } = await tx.query<RawLocked>(
-      `SELECT ${LOCKED_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
-      [ids],
-    );
+    const { rows } = await tx.query<RawLocked>({
+      ...prepared(`SELECT ${LOCKED_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`),
+      values: [ids],
+    });
     return new Map(rows.map((r) => [r.id, lockedFromRow(r)]));
   }
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { poolOf, type Db } from './prisma';
-import { inTransaction } from './sql';
+import { inTransaction, prepared } from './sql';
 
 /** Publishes one event; must resolve only once the broker has it (JetStream ack). */
 export type EventPublisher = (subject: string, event: unknown, messageId: string) => Promise<void>;
@@ -23,18 +23,18 @@ export class OutboxRelay {
   /** Publishes up to `limit` pending events; returns how many. */
   async relayOnce(limit = 200): Promise<number> {
     return inTransaction(this.pool, async (tx) => {
-      const { rows } = await tx.query<{ id: string; subject: string; event: unknown }>(
-        `SELECT id, subject, event FROM outbox_events
+      const { rows } = await tx.query<{ id: string; subject: string; event: unknown }>({
+        ...prepared(`SELECT id, subject, event FROM outbox_events
          WHERE published_at IS NULL
          ORDER BY id
          LIMIT $1
-         FOR UPDATE SKIP LOCKED`,
-        [limit],
-      );
+         FOR UPDATE SKIP LOCKED`),
+        values: [limit],
+      });
       if (rows.length === 0) return 0;
       // A failed publish throws, the transaction rolls back, and the rows are tried again.
       await Promise.all(rows.map((r) => this.publish(r.subject, r.event, `outbox-${r.id}`)));
-      await tx.query(`UPDATE outbox_events SET published_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      await tx.query({ ...prepared(`UPDATE outbox_events SET published_at = now() WHERE id = ANY($1::bigint[])`), values: [rows.map((r) => r.id)] });
       return rows.length;
     });
   }

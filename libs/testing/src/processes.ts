@@ -37,6 +37,10 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Services started in a session of their own: they do not hear the terminal's Ctrl-C, so they go with this process. */
+const ownSessions = new Set<ChildProcess>();
+let killOwnSessionsOnExit = false;
+
 /**
  * A service started as its own node process (the built `apps/<app>/dist/main.js`), for end-to-end
  * and chaos tests: it can be SIGKILLed and started again. Its log goes to `logFile`.
@@ -61,8 +65,15 @@ export class ServiceProcess {
     return this.child.pid!;
   }
 
-  /** `nodeArgs`: flags for node itself, e.g. `--cpu-prof` to profile a service under load. */
-  static async start(app: AppName, env: Record<string, string>, { waitReady = true, nodeArgs = [] as string[] } = {}): Promise<ServiceProcess> {
+  /**
+   * `nodeArgs`: flags for node itself, e.g. `--cpu-prof` to profile a service under load.
+   * `ownSession`: start it in a session of its own, as `blixard up` does and as a container is its
+   * own cgroup. Linux's scheduler (autogroup) then weighs it as one group of its own; otherwise all
+   * services started here share one group's CPU, against Postgres, whose every backend is a session
+   * of its own. Benchmarks measure the deployed shape; tests keep the default, so that a Ctrl-C of
+   * the test run reaches every service.
+   */
+  static async start(app: AppName, env: Record<string, string>, { waitReady = true, nodeArgs = [] as string[], ownSession = false } = {}): Promise<ServiceProcess> {
     const main = path.join(repoRoot(), 'apps', app, 'dist', 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`pnpm run build\` first`);
     const port = await freePort();
@@ -70,7 +81,20 @@ export class ServiceProcess {
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${env.BLIXARD_PREFIX ?? 'x'}-${app}-${port}.log`);
     const log = createWriteStream(logFile);
-    const child = spawn(process.execPath, [...nodeArgs, main], { env: { ...env, [PORT_ENV[app] ?? 'EXECUTOR_PORT']: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, main], { env: { ...env, [PORT_ENV[app] ?? 'EXECUTOR_PORT']: String(port) }, stdio: ['ignore', 'pipe', 'pipe'], detached: ownSession });
+    if (ownSession) {
+      ownSessions.add(child);
+      child.once('exit', () => ownSessions.delete(child));
+      if (!killOwnSessionsOnExit) {
+        killOwnSessionsOnExit = true;
+        process.once('exit', () => {
+          for (const c of ownSessions) c.kill('SIGKILL');
+        });
+        // A Ctrl-C would otherwise end this process without its 'exit' handlers.
+        process.once('SIGINT', () => process.exit(130));
+        process.once('SIGTERM', () => process.exit(143));
+      }
+    }
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     const proc = new ServiceProcess(app, child, port, logFile);

@@ -5,7 +5,8 @@ import { AppName, ServiceProcess } from '../processes';
 
 /**
  * A stack of real service processes for benchmarks, on its own database and subject prefix, with
- * the production defaults for every interval and lease (tests shorten them; benchmarks must not).
+ * the production defaults for every interval and lease (tests shorten them; benchmarks must not),
+ * each service in a session of its own as deployed (see `ServiceProcess.start`).
  */
 export interface BenchStack {
   infra: TestInfra;
@@ -30,14 +31,14 @@ export async function startBenchStack(
   for (const k of TEST_TUNING) if (!options.env || !(k in options.env)) delete env[k];
   const procs: ServiceProcess[] = [];
   try {
-    procs.push(await ServiceProcess.start('gateway', env));
+    procs.push(await ServiceProcess.start('gateway', env, { ownSession: true }));
     // BENCH_PROFILE=<app>,<app>: a CPU profile of those services (node --cpu-prof) in BENCH_PROFILE_DIR.
     const profiled = (process.env.BENCH_PROFILE ?? '').split(',').filter(Boolean);
     const nodeArgs = (app: string) => (profiled.includes(app) ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? '/tmp/blixard-profiles'}`] : []);
-    procs.push(await ServiceProcess.start('scheduler', env, { nodeArgs: nodeArgs('scheduler') }));
-    procs.push(await ServiceProcess.start('worker-registry', env));
+    procs.push(await ServiceProcess.start('scheduler', env, { nodeArgs: nodeArgs('scheduler'), ownSession: true }));
+    procs.push(await ServiceProcess.start('worker-registry', env, { ownSession: true }));
     for (const e of options.executors ?? [{ app: 'executor-mock', concurrency: 32, count: 2 }]) {
-      for (let i = 0; i < e.count; i++) procs.push(await ServiceProcess.start(e.app, { ...env, EXECUTOR_CONCURRENCY: String(e.concurrency) }, { nodeArgs: nodeArgs(e.app) }));
+      for (let i = 0; i < e.count; i++) procs.push(await ServiceProcess.start(e.app, { ...env, EXECUTOR_CONCURRENCY: String(e.concurrency) }, { nodeArgs: nodeArgs(e.app), ownSession: true }));
     }
   } catch (err) {
     for (const p of procs) await p.kill();
