@@ -60,7 +60,7 @@ describe('prepared hot statements', () => {
     return ids;
   }
 
-  it('runs a round, report batches and the relay as named statements', async () => {
+  it('prepares the report batch and relay statements on the connection that runs them', async () => {
     await runJobs(3);
     // The pool's only connection: what it has prepared.
     const names = (await db.$queryRawUnsafe<{ name: string }[]>(`SELECT name FROM pg_prepared_statements`)).map((r) => r.name);
