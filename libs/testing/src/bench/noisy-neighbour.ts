@@ -11,6 +11,8 @@ const FLOOD = Number(process.env.BENCH_FLOOD ?? 50_000);
 const B_JOBS = Number(process.env.BENCH_B_JOBS ?? 150);
 /** How long each of A's jobs runs (mock `sleepMs`); 0 makes the control plane itself the bottleneck. */
 const A_SLEEP_MS = Number(process.env.BENCH_A_SLEEP_MS ?? 0);
+/** A rate limit on A's queue (jobs per second; 0: none), to see B's latency against A's load. */
+const A_RATE = Number(process.env.BENCH_A_RATE ?? 0);
 
 async function run(fairness: boolean) {
   const stack = await startBenchStack(`bench_fair_${fairness ? 'on' : 'off'}`, { env: { DISPATCH_FAIRNESS: String(fairness) } });
@@ -21,7 +23,9 @@ async function run(fairness: boolean) {
     // A table that grew to this size through the API would have planner statistics by now.
     await stack.db.query('ANALYZE jobs');
     const t0 = Date.now();
-    await fetch(`${stack.gatewayUrl}/v1/queues/flood`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const floodQueue = A_RATE > 0 ? { rateLimit: { n: A_RATE, intervalMs: 1000 } } : {};
+    const put = await fetch(`${stack.gatewayUrl}/v1/queues/flood`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(floodQueue) });
+    if (!put.ok) throw new Error(`PUT /v1/queues/flood: ${put.status} ${await put.text()}`);
     // Wake the scheduler: the flood bypassed the gateway.
     await client.submit({ backend: 'mock', queue: 'flood', fairnessKey: 'tenant-a', payload: {} });
     // When the client sent each of B's submissions (this process shares the machine's clock).
@@ -93,7 +97,7 @@ async function main() {
     process.stdout.write(`running with fairness ${fairness ? 'on' : 'off'}...\n`);
     results.push(await run(fairness));
   }
-  process.stdout.write(`\nnoisy neighbour: tenant A floods ${FLOOD} mock jobs${A_SLEEP_MS > 0 ? ` of ${A_SLEEP_MS} ms each` : ''}, tenant B submits one every 100 ms (${B_JOBS} jobs); 2 mock executors x 32 slots\n`);
+  process.stdout.write(`\nnoisy neighbour: tenant A floods ${FLOOD} mock jobs${A_SLEEP_MS > 0 ? ` of ${A_SLEEP_MS} ms each` : ''}, tenant B submits one every 100 ms (${B_JOBS} jobs); 2 mock executors x 32 slots${A_RATE > 0 ? `; A's queue limited to ${A_RATE} jobs/s` : ''}\n`);
   process.stdout.write('| fairness | B pickup p50 | B pickup p99 | B max | A jobs/s while B submits | A drained in | A jobs/s overall |\n|---|---|---|---|---|---|---|\n');
   for (const r of results) {
     process.stdout.write(`| ${r.fairness ? 'on' : 'off'} | ${r.bPickupMs.p50} ms | ${r.bPickupMs.p99} ms | ${r.bPickupMs.max} ms | ${r.aThroughputDuringB} | ${r.aDrainSeconds} s | ${r.aThroughputOverall} |\n`);
