@@ -435,60 +435,55 @@ const PLACED_LOOKAHEAD = 4;
 const NOT_SATURATED = `NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS s(q, k) WHERE s.q = jobs.queue AND s.k = jobs.concurrency_key)`;
 
 /**
+ * One kind of candidate (`which`: jobs without requirements, or with) read per lane: one fairness
+ * key's jobs of one queue on one backend, in claim order. A recursive skip scan over the kind's
+ * lane index finds the lanes; a lane in a closed queue ($2) or on a backend without free slots
+ * ($1) is passed over at the cost of one index probe, however many jobs wait in it. Each key then
+ * keeps its first `limit` across its lanes. Two CTEs: `<name>_lanes` and `<name>`.
+ */
+function laneCandidates(name: string, which: string, limit: string): string {
+  return `${name}_lanes(k, q, b) AS (
+    (SELECT fairness_key, queue, backend FROM jobs WHERE status = 'PENDING' AND ${which}
+     ORDER BY fairness_key, queue, backend LIMIT 1)
+    UNION ALL
+    SELECT n.fairness_key, n.queue, n.backend FROM ${name}_lanes l CROSS JOIN LATERAL (
+      SELECT fairness_key, queue, backend FROM jobs
+      WHERE status = 'PENDING' AND ${which} AND (fairness_key, queue, backend) > (l.k, l.q, l.b)
+      ORDER BY fairness_key, queue, backend LIMIT 1) n
+  ),
+  ${name} AS (
+    SELECT c.* FROM (
+      SELECT j.*, row_number() OVER (PARTITION BY j.fairness_key ORDER BY j.priority DESC, j.created_at, j.id) AS n
+      FROM ${name}_lanes l CROSS JOIN LATERAL (
+        SELECT ${CANDIDATE_COLUMNS} FROM jobs
+        WHERE status = 'PENDING' AND ${which} AND fairness_key = l.k AND queue = l.q AND backend = l.b AND ${NOT_SATURATED}
+        ORDER BY priority DESC, created_at, id
+        LIMIT ${limit}) j
+      WHERE l.b = ANY($1::text[]) AND NOT (l.q = ANY($2::text[]))
+    ) c
+    WHERE c.n <= ${limit}
+  )`;
+}
+
+/**
  * The candidates: per fairness key, up to $5 ready jobs without requirements and up to $6 with,
  * highest priority first then oldest, on backends with free slots ($1), outside closed queues
  * ($2) and saturated concurrency keys ($3, $4); each with its rank in claim order and the claim's
- * time.
- *
- * Jobs without requirements are read per lane, a fairness key's jobs of one queue on one backend,
- * and a skip scan over `jobs_lane_ready_idx` finds the lanes. A lane in a closed queue or on a
- * full backend is passed over at the cost of one index probe, however many jobs wait in it: read
- * per key with those conditions as filters, a tenant's 15,000 jobs in a rate-limited queue made
- * each round walk all of them (42 ms at p99, under every other tenant's job). Jobs with
- * requirements have their own list per key (and partial index), so a head of jobs that fit no
- * worker yet never hides the ones behind them that do. Exported for the test that bounds its cost.
+ * time. Read per lane (laneCandidates), so a backlog that cannot run now costs a round one index
+ * probe: read per key with queue and backend as filters, a tenant's 15,000 jobs in a rate-limited
+ * queue made each round walk all of them (42 ms at p99, under every other tenant's job). Jobs with
+ * requirements have their own lanes (and partial index), so a head of jobs that fit no worker yet
+ * never hides the ones behind them that do. Exported for the test that bounds its cost.
  */
 export const CANDIDATES_SQL = `
-  WITH RECURSIVE lanes(k, q, b) AS (
-    (SELECT fairness_key, queue, backend FROM jobs WHERE status = 'PENDING' AND requirements IS NULL
-     ORDER BY fairness_key, queue, backend LIMIT 1)
-    UNION ALL
-    SELECT n.fairness_key, n.queue, n.backend FROM lanes l CROSS JOIN LATERAL (
-      SELECT fairness_key, queue, backend FROM jobs
-      WHERE status = 'PENDING' AND requirements IS NULL AND (fairness_key, queue, backend) > (l.k, l.q, l.b)
-      ORDER BY fairness_key, queue, backend LIMIT 1) n
-  ),
-  unplaced AS (
-    SELECT j.*, row_number() OVER (PARTITION BY j.fairness_key ORDER BY j.priority DESC, j.created_at, j.id) AS n
-    FROM lanes l CROSS JOIN LATERAL (
-      SELECT ${CANDIDATE_COLUMNS} FROM jobs
-      WHERE status = 'PENDING' AND requirements IS NULL AND fairness_key = l.k AND queue = l.q AND backend = l.b
-        AND ${NOT_SATURATED}
-      ORDER BY priority DESC, created_at, id
-      LIMIT $5) j
-    WHERE l.b = ANY($1::text[]) AND NOT (l.q = ANY($2::text[]))
-  ),
-  fair_keys(k) AS (
-    (SELECT fairness_key FROM jobs WHERE status = 'PENDING' AND requirements IS NOT NULL ORDER BY fairness_key LIMIT 1)
-    UNION ALL
-    SELECT (SELECT fairness_key FROM jobs WHERE status = 'PENDING' AND requirements IS NOT NULL AND fairness_key > fk.k ORDER BY fairness_key LIMIT 1)
-    FROM fair_keys fk WHERE fk.k IS NOT NULL
-  ),
-  placed AS (
-    SELECT j.* FROM fair_keys fk CROSS JOIN LATERAL (
-      SELECT ${CANDIDATE_COLUMNS} FROM jobs
-      WHERE status = 'PENDING' AND requirements IS NOT NULL AND fairness_key = fk.k
-        AND backend = ANY($1::text[]) AND NOT (queue = ANY($2::text[])) AND ${NOT_SATURATED}
-      ORDER BY priority DESC, created_at, id
-      LIMIT $6) j
-    WHERE fk.k IS NOT NULL
-  )
+  WITH RECURSIVE ${laneCandidates('unplaced', 'requirements IS NULL', '$5')},
+  ${laneCandidates('placed', 'requirements IS NOT NULL', '$6')}
   SELECT c.*, row_number() OVER (ORDER BY c.priority DESC, c.created_at, c.id) AS rank,
          -- The claim's time: read once, after this statement's snapshot, so it is never earlier
          -- than the promotion that made a candidate ready (nor its run-at).
          (SELECT clock_timestamp()) AS at
   FROM (
-    SELECT ${CANDIDATE_COLUMNS} FROM unplaced WHERE n <= $5
+    SELECT ${CANDIDATE_COLUMNS} FROM unplaced
     UNION ALL
     SELECT ${CANDIDATE_COLUMNS} FROM placed
   ) c`;

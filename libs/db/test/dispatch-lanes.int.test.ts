@@ -20,13 +20,13 @@ describe('dispatch candidates with a closed backlog', () => {
   let dispatch: DispatchStore;
   let bJob: string;
 
-  /** `n` ready jobs without requirements, inserted in bulk. */
-  async function flood(n: number, job: { fairnessKey: string; queue: string; backend: string }): Promise<string[]> {
+  /** `n` ready jobs (with requirements when given), inserted in bulk. */
+  async function flood(n: number, job: { fairnessKey: string; queue: string; backend: string; requirements?: unknown }): Promise<string[]> {
     const ids = Array.from({ length: n }, () => newJobId());
     await sql.query(
-      `INSERT INTO jobs (id, queue, backend, payload, status, fairness_key, created_at, updated_at, run_at)
-       SELECT id, $2, $3, '{}'::jsonb, 'PENDING', $4, now(), now(), now() FROM unnest($1::uuid[]) AS id`,
-      [ids, job.queue, job.backend, job.fairnessKey],
+      `INSERT INTO jobs (id, queue, backend, payload, status, fairness_key, requirements, created_at, updated_at, run_at)
+       SELECT id, $2, $3, '{}'::jsonb, 'PENDING', $4, $5::jsonb, now(), now(), now() FROM unnest($1::uuid[]) AS id`,
+      [ids, job.queue, job.backend, job.fairnessKey, job.requirements === undefined ? null : JSON.stringify(job.requirements)],
     );
     return ids;
   }
@@ -45,8 +45,10 @@ describe('dispatch candidates with a closed backlog', () => {
     await workers.heartbeat({ workerId: 'wf', backend: 'full', host: 'h', version: 't', labels: {}, capacity: {}, concurrency: 1, status: 'ONLINE', running: [], at: new Date().toISOString() });
     const [busy] = await flood(1, { fairnessKey: 'a', queue: 'other', backend: 'full' });
     await sql.query(`UPDATE jobs SET status = 'CLAIMED', attempt = 1 WHERE id = $1`, [busy]);
-    // Tenant a: 20,000 jobs in a paused queue, 5,000 more on the full backend.
-    await flood(20_000, { fairnessKey: 'a', queue: 'held', backend: 'x' });
+    // Tenant a: 20,000 jobs in a paused queue (5,000 of them with requirements), 5,000 more on
+    // the full backend.
+    await flood(15_000, { fairnessKey: 'a', queue: 'held', backend: 'x' });
+    await flood(5_000, { fairnessKey: 'a', queue: 'held', backend: 'x', requirements: { resources: { cpuMillis: 100 } } });
     await flood(5_000, { fairnessKey: 'a', queue: 'other', backend: 'full' });
     await sql.query(`INSERT INTO queues (name, paused) VALUES ('held', true)`);
     // Tenant b: one job it can run.
@@ -71,7 +73,7 @@ describe('dispatch candidates with a closed backlog', () => {
     const plan = (explained['QUERY PLAN'] as { Plan: Record<string, number> }[])[0]!.Plan;
     const buffers = plan['Shared Hit Blocks']! + plan['Shared Read Blocks']!;
     process.stdout.write(`candidates query with 25,000 closed jobs: ${buffers} buffers\n`);
-    // A handful of index probes per lane (20 buffers here); walking a's 25,000 jobs touched 655.
+    // A handful of index probes per lane; walking a's 25,000 jobs touched 655 (read per key).
     expect(buffers).toBeLessThan(200);
   });
 
@@ -84,7 +86,7 @@ describe('dispatch candidates with a closed backlog', () => {
     await sql.query(`UPDATE queues SET paused = false WHERE name = 'held'`);
     const batch = await dispatch.claimForDispatch(100);
     // Backend x's 9 free slots (b's job holds the tenth), all to tenant a's jobs in the queue
-    // that opened.
+    // that opened (its jobs with requirements fit no worker here and wait).
     expect(batch.jobs).toHaveLength(9);
     expect(new Set(batch.jobs.map((j) => `${j.fairnessKey}/${j.queue}/${j.backend}`))).toEqual(new Set(['a/held/x']));
   });

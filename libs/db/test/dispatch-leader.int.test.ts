@@ -33,8 +33,12 @@ describe('dispatch leadership', () => {
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /** The backend of the session holding the dispatch lock, if any. */
+  // This database's holder: other test files' schedulers hold the same lock in their own databases.
   const lockHolder = async () =>
-    (await db.$queryRawUnsafe<{ pid: number }[]>(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 727275 AND granted`))[0]?.pid ?? null;
+    (await db.$queryRawUnsafe<{ pid: number }[]>(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 727275 AND granted
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    ))[0]?.pid ?? null;
 
   beforeAll(async () => {
     infra = await createTestInfra('dispatch_leader');
