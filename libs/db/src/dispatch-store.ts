@@ -3,7 +3,7 @@ import { DispatchCandidate, DispatchState, FairCursor, FleetWorker, keyOf, planD
 import { jobEventRow } from './outbox-rows';
 import type { Pool, PoolClient } from 'pg';
 import { poolOf, type Db, type Job } from './prisma';
-import { heldOnWorkersSql, IN_FLIGHT_JOBS, JOB_COLUMNS, jobFromRow, prepared, Sql } from './sql';
+import { columnList, heldOnWorkersSql, IN_FLIGHT_JOBS, JOB_COLUMNS, jobFromRow, prepared, Sql } from './sql';
 
 export interface ParentResult {
   jobId: string;
@@ -396,8 +396,8 @@ export class DispatchStore {
   }
 }
 
-/** The claim's columns, listed: a column added by a later migration cannot change the prepared claim's result. */
-const CLAIM_RETURNING = Object.values<string>(JOB_COLUMNS).map((c) => `jobs.${c}`).join(', ');
+/** The claim's columns (columnList). */
+const CLAIM_RETURNING = columnList(JOB_COLUMNS, 'jobs');
 
 /** PendingWork as one row (next_run_at, due, blocked): two index lookups. */
 const PENDING_WORK = `

@@ -112,6 +112,14 @@ function columnsOf<F extends string>(types: Record<F, string>): Record<F, string
 export const JOB_COLUMNS = columnsOf(JOB_TYPES);
 const ATTEMPT_COLUMNS = columnsOf(ATTEMPT_TYPES);
 
+/**
+ * Every column the code knows of a table, qualified by `alias`: the result of a prepared
+ * statement listing them cannot change when a later migration adds a column.
+ */
+export function columnList(columns: Record<string, string>, alias: string): string {
+  return Object.values(columns).map((c) => `${alias}.${c}`).join(', ');
+}
+
 export function jobFromRow(row: Record<string, unknown>): Job {
   const job: Record<string, unknown> = {};
   for (const [field, column] of Object.entries(JOB_COLUMNS)) job[field] = row[column];
@@ -152,7 +160,7 @@ const INSERT_DEFAULTS: Partial<Job> = { attempt: 0, workerId: null, startedAt: n
  */
 async function updateMany<Row, K extends string>(
   sql: Sql,
-  table: { name: string; columns: Record<K, string>; types: Record<K, string>; keys: readonly K[] },
+  table: { name: string; columns: Record<K, string>; types: Record<K, string>; keys: readonly K[]; returning: string },
   rows: { key: unknown[]; patch: Partial<Record<K, unknown>> }[],
   returning: boolean,
 ): Promise<Row[]> {
@@ -176,12 +184,11 @@ async function updateMany<Row, K extends string>(
       ...table.keys.map((_, i) => group.map((r) => r.key[i])),
       ...fields.map((f) => group.map((r) => param(r.patch[f], table.types[f]))),
     ];
-    // One text per patch shape (a handful): prepared. Its columns are listed, so a column added by
-    // a later migration cannot change a prepared statement's result.
+    // One text per patch shape (a handful): prepared, returning the listed columns.
     const { rows: updated } = await sql.query({
       ...prepared(`UPDATE ${table.name} t SET ${sets.join(', ')}
        FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')})
-       WHERE ${match.join(' AND ')}${returning ? ` RETURNING ${Object.values<string>(table.columns).map((c) => `t.${c}`).join(', ')}` : ''}`),
+       WHERE ${match.join(' AND ')}${returning ? ` RETURNING ${table.returning}` : ''}`),
       values,
     });
     out.push(...(updated as Row[]));
@@ -189,8 +196,8 @@ async function updateMany<Row, K extends string>(
   return out;
 }
 
-const JOBS_TABLE = { name: 'jobs', columns: JOB_COLUMNS, types: JOB_TYPES, keys: ['id'] as const };
-const ATTEMPTS_TABLE = { name: 'job_attempts', columns: ATTEMPT_COLUMNS, types: ATTEMPT_TYPES, keys: ['jobId', 'attempt'] as const };
+const JOBS_TABLE = { name: 'jobs', columns: JOB_COLUMNS, types: JOB_TYPES, keys: ['id'] as const, returning: columnList(JOB_COLUMNS, 't') };
+const ATTEMPTS_TABLE = { name: 'job_attempts', columns: ATTEMPT_COLUMNS, types: ATTEMPT_TYPES, keys: ['jobId', 'attempt'] as const, returning: columnList(ATTEMPT_COLUMNS, 't') };
 
 /** Updates each job by its own patch (ids distinct); returns the updated jobs by id. */
 export async function updateJobs(sql: Sql, rows: { id: string; patch: Partial<Job> }[]): Promise<Map<string, Job>> {
